@@ -1,0 +1,87 @@
+#include "cli/cli.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <sysexits.h>
+
+#include <iostream>
+
+namespace postern::cli {
+
+std::optional<config::settings> load_or_report(const std::filesystem::path& path) {
+  auto loaded = config::load(path);
+  for (const auto& e : loaded.errors) std::cerr << e.to_string() << '\n';
+  return std::move(loaded.value);
+}
+
+namespace {
+
+/// Runs `action` with the loaded configuration, or answers EX_CONFIG.
+template <class Action>
+int with_config(const std::string& path, Action action) {
+  auto settings = load_or_report(path.empty() ? config::default_path() : std::filesystem::path(path));
+  if (!settings) return EX_CONFIG;
+  return action(*settings);
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  const std::string program = std::filesystem::path(argc > 0 ? argv[0] : "postern").filename().string();
+  // Installed as (or linked to) "sendmail", it behaves as sendmail, like Postfix's does.
+  if (program == "sendmail") return sendmail_command({argv + 1, argv + argc});
+  if (argc > 1 && std::string_view(argv[1]) == "sendmail") return sendmail_command({argv + 2, argv + argc});
+
+  CLI::App app{"postern: a plugin-based mail transport gateway"};
+  app.set_version_flag("--version", std::string("postern ") + POSTERN_VERSION);
+  app.require_subcommand(1);
+  std::string config_path;
+  app.add_option("-c,--config", config_path, "Configuration file (default: $POSTERN_CONFIG, else " POSTERN_DEFAULT_CONFIG ")");
+
+  auto* serve = app.add_subcommand("serve", "Run the gateway until SIGTERM or SIGINT");
+  auto* plugins = app.add_subcommand("plugins", "List the plugins found, and whether each transport is usable here");
+  auto* config_cmd = app.add_subcommand("config", "Configuration tools");
+  auto* check = config_cmd->add_subcommand("check", "Check the configuration file; exit 78 if it is bad");
+  config_cmd->require_subcommand(1);
+  auto* queue = app.add_subcommand("queue", "Inspect and act on the mail queue");
+  queue->require_subcommand(1);
+  std::string queue_id;
+  auto* q_list = queue->add_subcommand("list", "List messages waiting for delivery (like mailq)");
+  auto* q_show = queue->add_subcommand("show", "Show a message's envelope, recipients, events and headers");
+  q_show->add_option("id", queue_id, "Queue id")->required();
+  auto* q_flush = queue->add_subcommand("flush", "Try deferred mail now (one message, or all)");
+  q_flush->add_option("id", queue_id, "Queue id (default: every message)");
+  auto* q_hold = queue->add_subcommand("hold", "Keep a message from being delivered");
+  q_hold->add_option("id", queue_id, "Queue id")->required();
+  auto* q_release = queue->add_subcommand("release", "Let a held message be delivered again");
+  q_release->add_option("id", queue_id, "Queue id")->required();
+  auto* q_delete = queue->add_subcommand("delete", "Remove a message from the queue without delivering it");
+  q_delete->add_option("id", queue_id, "Queue id")->required();
+  app.add_subcommand("sendmail", "Submit a message from stdin, sendmail-compatible (see docs/cli.md)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : EX_USAGE;
+  }
+
+  if (*serve) return with_config(config_path, serve_command);
+  if (*plugins) return with_config(config_path, plugins_command);
+  if (*check) return config_check_command(config_path.empty() ? config::default_path() : std::filesystem::path(config_path));
+  for (auto* sub : {q_list, q_show, q_flush, q_hold, q_release, q_delete}) {
+    if (*sub) {
+      return with_config(config_path, [&](const config::settings& s) { return queue_command(s, sub->get_name(), queue_id); });
+    }
+  }
+  return EX_USAGE;
+}
+
+int config_check_command(const std::filesystem::path& path) {
+  auto settings = load_or_report(path);
+  if (!settings) return EX_CONFIG;
+  std::cout << settings->file.string() << ": configuration is valid\n";
+  return 0;
+}
+
+}  // namespace postern::cli

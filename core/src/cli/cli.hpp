@@ -1,0 +1,24 @@
+#pragma once
+
+#include "config/config.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace postern::cli {
+
+/// The `postern` command line. Returns the process exit status (sysexits.h values on errors).
+int run(int argc, char** argv);
+
+/// Loads the configuration or prints each problem to stderr ("file:line:col: key: message").
+std::optional<config::settings> load_or_report(const std::filesystem::path& path);
+
+int serve_command(const config::settings& settings);
+int plugins_command(const config::settings& settings);
+int config_check_command(const std::filesystem::path& path);
+int queue_command(const config::settings& settings, const std::string& action, const std::string& queue_id);
+/// `postern sendmail ARGS…` and `sendmail ARGS…`: sendmail's own option syntax, parsed by hand.
+int sendmail_command(const std::vector<std::string>& args);
+
+}  // namespace postern::cli

@@ -1,0 +1,86 @@
+#include "cli/cli.hpp"
+
+#include "logging/log.hpp"
+#include "plugin_host/loader.hpp"
+#include "plugin_host/transport_set.hpp"
+
+#include <algorithm>
+#include <iomanip>
+#include <iostream>
+
+namespace postern::cli {
+namespace {
+
+struct row {
+  std::string name, kind, version, available, reason, file;
+};
+
+void print(const std::vector<row>& rows) {
+  std::vector<std::size_t> w{4, 4, 7, 9, 6};
+  for (const auto& r : rows) {
+    w[0] = std::max(w[0], r.name.size());
+    w[1] = std::max(w[1], r.kind.size());
+    w[2] = std::max(w[2], r.version.size());
+    w[3] = std::max(w[3], r.available.size());
+    w[4] = std::max(w[4], std::min<std::size_t>(r.reason.size(), 60));
+  }
+  auto line = [&](const row& r) {
+    std::cout << std::left << std::setw(static_cast<int>(w[0])) << r.name << "  " << std::setw(static_cast<int>(w[1]))
+              << r.kind << "  " << std::setw(static_cast<int>(w[2])) << r.version << "  "
+              << std::setw(static_cast<int>(w[3])) << r.available << "  " << std::setw(static_cast<int>(w[4]))
+              << r.reason << "  " << r.file << '\n';
+  };
+  line({"NAME", "KIND", "VERSION", "AVAILABLE", "REASON", "FILE"});
+  for (const auto& r : rows) line(r);
+}
+
+}  // namespace
+
+int plugins_command(const config::settings& s) {
+  // Probing may log; keep the table readable by logging only warnings and errors.
+  logging::init("warn");
+  const auto plugins = plugin_host::scan(s.server.plugin_dirs);
+  plugin_host::gateway_services gateway{s.server.hostname, s.server.data_dir, nullptr, nullptr};
+  // Transports are created as `serve` would create them, so availability is the real answer.
+  config::settings all = s;
+  all.delivery.transports.clear();
+  plugin_host::transport_set transports(all, plugins, gateway);
+
+  std::vector<row> rows;
+  for (const auto& p : plugins) {
+    row r{p.name.empty() ? p.file.stem().string() : p.name, p.kind.empty() ? "-" : p.kind,
+          p.version.empty() ? "-" : p.version, "no", p.error, p.file.string()};
+    if (p.lib && p.kind == "transport") {
+      for (const auto& t : transports.entries()) {
+        if (t.name != p.name || t.file != p.file) continue;
+        r.available = t.probe.available ? "yes" : "no";
+        r.reason = t.probe.reason;
+      }
+    } else if (p.lib) {
+      r.available = "yes";
+      r.reason = "loaded";
+    }
+    rows.push_back(std::move(r));
+  }
+  if (rows.empty()) {
+    std::cout << "no plugins found in:";
+    for (const auto& d : s.server.plugin_dirs) std::cout << ' ' << d.string();
+    std::cout << '\n';
+    return 0;
+  }
+  print(rows);
+  std::cout << "\nplugin directories:";
+  for (const auto& d : s.server.plugin_dirs) std::cout << ' ' << d.string();
+  std::cout << "\ndelivery order: ";
+  if (s.delivery.transports.empty()) {
+    std::cout << "first available of";
+    for (const auto& n : plugin_host::default_transport_priority()) std::cout << ' ' << n;
+    std::cout << " (built-in priority)\n";
+  } else {
+    for (const auto& n : s.delivery.transports) std::cout << n << ' ';
+    std::cout << "(from [delivery] transports)\n";
+  }
+  return 0;
+}
+
+}  // namespace postern::cli

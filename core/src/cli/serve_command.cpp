@@ -1,0 +1,121 @@
+#include "cli/cli.hpp"
+
+#include "delivery/engine.hpp"
+#include "logging/log.hpp"
+#include "maildrop/pickup.hpp"
+#include "telemetry/registry.hpp"
+#include "plugin_host/policy_set.hpp"
+#include "plugin_host/transport_set.hpp"
+#include "spool/spool.hpp"
+#include "submission/service.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <sysexits.h>
+
+namespace asio = boost::asio;
+
+namespace postern::cli {
+namespace {
+
+delivery::engine_options engine_options_from(const config::settings& s) {
+  delivery::engine_options o;
+  o.hostname = s.server.hostname;
+  o.retry_schedule = s.delivery.retry_schedule;
+  o.jitter = s.delivery.jitter;
+  o.max_age = s.delivery.max_age;
+  o.max_parallel = s.delivery.max_parallel;
+  o.workers = s.delivery.workers;
+  o.poll_interval = s.delivery.poll_interval;
+  return o;
+}
+
+void log_plugins(const std::vector<plugin_host::plugin_record>& plugins) {
+  auto log = logging::get("plugins");
+  for (const auto& p : plugins) {
+    if (p.lib) {
+      log->info("loaded {} plugin {} {} from {}", p.kind, p.name, p.version, p.file.string());
+    } else {
+      log->warn("skipped {}: {}", p.file.string(), p.error);
+    }
+  }
+}
+
+}  // namespace
+
+int serve_command(const config::settings& s) {
+  logging::init(s.server.log_level);
+  auto log = logging::get("postern");
+  log->info("postern {} starting: config {}, data {}", POSTERN_VERSION, s.file.string(), s.server.data_dir.string());
+
+  telemetry::registry metrics;
+  std::unique_ptr<spool::spool> spool;
+  try {
+    spool = std::make_unique<spool::spool>(spool::spool_options{s.spool.dir, s.spool.max_batch, &metrics});
+  } catch (const std::exception& e) {
+    log->critical("cannot open the spool in {}: {}", s.spool.dir.string(), e.what());
+    return EX_CANTCREAT;
+  }
+
+  const auto plugins = plugin_host::scan(s.server.plugin_dirs);
+  log_plugins(plugins);
+
+  asio::io_context io;
+  plugin_host::gateway_services gateway{s.server.hostname, s.server.data_dir, &metrics, nullptr};
+  std::unique_ptr<plugin_host::policy_set> policies;
+  try {
+    policies = std::make_unique<plugin_host::policy_set>(s, plugins, gateway);
+  } catch (const std::exception& e) {
+    log->critical("{}", e.what());
+    return EX_CONFIG;
+  }
+  plugin_host::transport_set transports(s, plugins, gateway);
+  if (!transports.pick())
+    log->error("no transport is available: mail is accepted and kept in the queue until one is (see `postern plugins`)");
+
+  submission::service submission(*spool, policies->chain(), {s.server.hostname});
+  gateway.submit = [&submission](postern::new_message m, postern::submit_callback done, const std::string& plugin) {
+    submission::request req;
+    req.tenant = std::move(m.tenant);
+    req.stream = m.stream;
+    req.tags = std::move(m.tags);
+    req.campaign_id = std::move(m.campaign_id);
+    req.env = std::move(m.env);
+    req.raw = std::move(m.raw);
+    req.source = "plugin:" + plugin;
+    submission.submit(std::move(req), std::move(done));
+  };
+
+  delivery::engine engine(io, *spool, transports, policies->chain(), engine_options_from(s), &metrics);
+  spool->on_enqueued([&engine] { engine.wake(); });
+  maildrop::pickup pickup(io, s.maildrop_dir(), submission);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer deadline(io);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    log->info("signal {}: stopping; finishing deliveries in progress", signal);
+    pickup.stop();
+    engine.shutdown([&io] { io.stop(); });
+    // Transports get a bounded time; what is not recorded by then is retried after restart.
+    deadline.expires_after(std::chrono::seconds(30));
+    deadline.async_wait([&io](const boost::system::error_code& e) {
+      if (!e) io.stop();
+    });
+  });
+
+  engine.start();
+  pickup.start();
+  log->info("postern ready");
+  io.run();
+
+  spool->on_enqueued(nullptr);
+  transports.stop_all();
+  engine.stop();
+  log->info("postern stopped");
+  return 0;
+}
+
+}  // namespace postern::cli

@@ -1,0 +1,294 @@
+#include "config/config.hpp"
+
+#include "config/duration.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace postern::config {
+
+std::string config_error::to_string() const {
+  std::ostringstream out;
+  out << file;
+  if (line > 0) out << ':' << line << ':' << column;
+  out << ": ";
+  if (!key.empty()) out << key << ": ";
+  out << message;
+  return out.str();
+}
+
+namespace {
+
+/// Reads one table of the file, records errors with their place, and remembers which keys it
+/// read so that unknown (mistyped) keys can be reported.
+class table_reader {
+ public:
+  table_reader(const toml::table* table, std::string prefix, std::string file,
+               std::vector<config_error>& errors)
+      : table_(table), prefix_(std::move(prefix)), file_(std::move(file)), errors_(errors) {}
+
+  template <class T>
+  std::optional<T> get(std::string_view key, const char* expected) {
+    known_.emplace(key);
+    if (!table_) return std::nullopt;
+    const toml::node* node = table_->get(key);
+    if (!node) return std::nullopt;
+    if (auto v = node->value<T>()) return v;
+    type_error(node, key, expected);
+    return std::nullopt;
+  }
+
+  std::optional<std::string> string(std::string_view key) { return get<std::string>(key, "a string"); }
+  std::optional<std::int64_t> integer(std::string_view key) { return get<std::int64_t>(key, "an integer"); }
+
+  std::optional<std::vector<std::string>> strings(std::string_view key) {
+    known_.emplace(key);
+    if (!table_) return std::nullopt;
+    const toml::node* node = table_->get(key);
+    if (!node) return std::nullopt;
+    const toml::array* array = node->as_array();
+    if (!array) {
+      error(node, key, "expected a list of strings");
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (const toml::node& element : *array) {
+      if (auto s = element.value<std::string>()) {
+        out.push_back(*s);
+      } else {
+        error(&element, key, "expected a list of strings");
+        return std::nullopt;
+      }
+    }
+    return out;
+  }
+
+  std::optional<std::chrono::milliseconds> duration(std::string_view key) {
+    auto text = string(key);
+    if (!text) return std::nullopt;
+    auto value = parse_duration(*text);
+    if (!value) error(table_->get(key), key, "not a duration (examples: \"90s\", \"15m\", \"5d\")");
+    return value;
+  }
+
+  std::optional<std::uint64_t> size(std::string_view key) {
+    known_.emplace(key);
+    if (!table_) return std::nullopt;
+    const toml::node* node = table_->get(key);
+    if (!node) return std::nullopt;
+    if (auto n = node->value<std::int64_t>(); n && *n >= 0) return static_cast<std::uint64_t>(*n);
+    if (auto s = node->value<std::string>()) {
+      if (auto v = parse_size(*s)) return v;
+    }
+    error(node, key, "not a size (examples: 1048576, \"512KiB\", \"50MiB\")");
+    return std::nullopt;
+  }
+
+  // Not inlined: GCC 12 warns falsely (-Warray-bounds) about the inlined string concatenation.
+  [[gnu::noinline]] void type_error(const toml::node* node, std::string_view key, const char* expected) {
+    error(node, key, std::string("expected ") + expected);
+  }
+
+  /// Marks a key as known without reading it (sub-tables handled elsewhere).
+  void allow(std::string_view key) { known_.emplace(key); }
+
+  void error(const toml::node* node, std::string_view key, std::string message) {
+    config_error e{file_, 0, 0, prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key),
+                   std::move(message)};
+    if (node) {
+      e.line = node->source().begin.line;
+      e.column = node->source().begin.column;
+    }
+    errors_.push_back(std::move(e));
+  }
+
+  void report_unknown_keys() {
+    if (!table_) return;
+    for (const auto& [key, node] : *table_) {
+      if (!known_.count(std::string(key.str()))) error(&node, key.str(), "unknown setting");
+    }
+  }
+
+ private:
+  const toml::table* table_;
+  std::string prefix_;
+  std::string file_;
+  std::vector<config_error>& errors_;
+  std::set<std::string, std::less<>> known_;
+};
+
+std::string system_hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+std::filesystem::path absolute_from(const std::filesystem::path& base, const std::string& path) {
+  std::filesystem::path p(path);
+  return (p.is_absolute() ? p : base / p).lexically_normal();
+}
+
+std::filesystem::path plugin_dir_next_to_binary() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  return (exe.parent_path().parent_path() / POSTERN_PLUGIN_SUBDIR).lexically_normal();
+}
+
+const toml::table* sub_table(const toml::table& root, std::string_view name, const std::string& file,
+                             std::vector<config_error>& errors) {
+  const toml::node* node = root.get(name);
+  if (!node) return nullptr;
+  if (auto* t = node->as_table()) return t;
+  errors.push_back({file, node->source().begin.line, node->source().begin.column, std::string(name),
+                    "expected a table ([" + std::string(name) + "])"});
+  return nullptr;
+}
+
+void read_server(const toml::table& root, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  table_reader r(sub_table(root, "server", file, errors), "server", file, errors);
+  const auto base = s.file.parent_path();
+  s.server.hostname = r.string("hostname").value_or(system_hostname());
+  s.server.data_dir = absolute_from(base, r.string("data_dir").value_or("/var/lib/postern"));
+  s.server.log_level = r.string("log_level").value_or("info");
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error"};
+  if (!levels.count(s.server.log_level))
+    r.error(root["server"]["log_level"].node(), "log_level", "expected one of trace, debug, info, warn, error");
+  if (auto dirs = r.strings("plugin_dirs")) {
+    for (const auto& d : *dirs) s.server.plugin_dirs.push_back(absolute_from(base, d));
+  } else if (auto d = plugin_dir_next_to_binary(); !d.empty()) {
+    s.server.plugin_dirs.push_back(d);
+  }
+  r.report_unknown_keys();
+}
+
+void read_submission(const toml::table& root, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  table_reader r(sub_table(root, "submission", file, errors), "submission", file, errors);
+  s.submission.local_tenant = r.string("local_tenant").value_or("default");
+  s.submission.max_message_size = r.size("max_message_size").value_or(s.submission.max_message_size);
+  r.report_unknown_keys();
+}
+
+void read_spool(const toml::table& root, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  table_reader r(sub_table(root, "spool", file, errors), "spool", file, errors);
+  s.spool.dir = absolute_from(s.server.data_dir, r.string("dir").value_or("spool"));
+  if (auto n = r.integer("max_batch")) {
+    if (*n < 1 || *n > 100000) r.error(root["spool"]["max_batch"].node(), "max_batch", "expected 1 to 100000");
+    else s.spool.max_batch = static_cast<std::size_t>(*n);
+  }
+  r.report_unknown_keys();
+}
+
+void read_delivery(const toml::table& root, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  const toml::table* t = sub_table(root, "delivery", file, errors);
+  table_reader r(t, "delivery", file, errors);
+  auto& d = s.delivery;
+  d.transports = r.strings("transports").value_or(std::vector<std::string>{});
+  using namespace std::chrono_literals;
+  d.retry_schedule = {1min, 5min, 15min, 30min, 1h, 2h, 4h};
+  if (auto schedule = r.strings("retry_schedule")) {
+    d.retry_schedule.clear();
+    for (const auto& step : *schedule) {
+      if (auto ms = parse_duration(step); ms && ms->count() > 0) d.retry_schedule.push_back(*ms);
+      else r.error((*t)["retry_schedule"].node(), "retry_schedule", "not a duration: \"" + step + "\"");
+    }
+    if (d.retry_schedule.empty() && schedule->empty())
+      r.error((*t)["retry_schedule"].node(), "retry_schedule", "needs at least one step");
+  }
+  if (auto j = r.get<double>("jitter", "a number between 0 and 0.5")) {
+    if (*j < 0 || *j > 0.5) r.error((*t)["jitter"].node(), "jitter", "expected a number between 0 and 0.5");
+    else d.jitter = *j;
+  }
+  d.max_age = r.duration("max_age").value_or(d.max_age);
+  d.poll_interval = r.duration("poll_interval").value_or(d.poll_interval);
+  if (auto n = r.integer("max_parallel")) {
+    if (*n < 1 || *n > 10000) r.error((*t)["max_parallel"].node(), "max_parallel", "expected 1 to 10000");
+    else d.max_parallel = static_cast<std::size_t>(*n);
+  }
+  if (auto n = r.integer("workers")) {
+    if (*n < 1 || *n > 256) r.error((*t)["workers"].node(), "workers", "expected 1 to 256");
+    else d.workers = static_cast<std::size_t>(*n);
+  }
+  r.report_unknown_keys();
+}
+
+void read_plugins(const toml::table& root, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  if (const toml::table* t = sub_table(root, "transports", file, errors)) {
+    for (const auto& [name, node] : *t) {
+      if (!node.is_table())
+        errors.push_back({file, node.source().begin.line, node.source().begin.column,
+                          "transports." + std::string(name.str()), "expected a table"});
+    }
+    s.transports = *t;
+  }
+  if (const toml::table* t = sub_table(root, "policies", file, errors)) {
+    table_reader r(t, "policies", file, errors);
+    s.policy_order = r.strings("order").value_or(std::vector<std::string>{});
+    for (const auto& [name, node] : *t) {
+      if (name.str() == "order") continue;
+      r.allow(name.str());
+      if (!node.is_table()) r.error(&node, name.str(), "expected a table");
+    }
+    s.policies = *t;
+    s.policies.erase("order");
+  }
+}
+
+}  // namespace
+
+load_result parse(std::string_view text, const std::filesystem::path& file) {
+  load_result result;
+  toml::table root;
+  try {
+    root = toml::parse(text, file.string());
+  } catch (const toml::parse_error& e) {
+    result.errors.push_back({file.string(), e.source().begin.line, e.source().begin.column, "",
+                             std::string(e.description())});
+    return result;
+  }
+  settings s;
+  s.file = std::filesystem::absolute(file).lexically_normal();
+  read_server(root, s, result.errors);
+  read_submission(root, s, result.errors);
+  read_spool(root, s, result.errors);
+  read_delivery(root, s, result.errors);
+  read_plugins(root, s, result.errors);
+  static const std::set<std::string> sections{"server", "submission", "spool", "delivery", "transports", "policies"};
+  for (const auto& [key, node] : root) {
+    if (!sections.count(std::string(key.str())))
+      result.errors.push_back({file.string(), node.source().begin.line, node.source().begin.column,
+                               std::string(key.str()), "unknown section"});
+  }
+  if (result.errors.empty()) result.value = std::move(s);
+  return result;
+}
+
+load_result load(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    load_result result;
+    result.errors.push_back({file.string(), 0, 0, "", "cannot read the file: " + std::string(std::strerror(errno))});
+    return result;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), file);
+}
+
+std::filesystem::path default_path() {
+  if (const char* env = std::getenv("POSTERN_CONFIG"); env && *env) return env;
+  return POSTERN_DEFAULT_CONFIG;
+}
+
+}  // namespace postern::config

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <postern/types.hpp>
+
+#include <toml++/toml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace postern::config {
+
+/// One problem found in a configuration file: where it is and what is wrong.
+struct config_error {
+  std::string file;
+  std::uint32_t line = 0;    ///< 1-based; 0 when the problem has no single place.
+  std::uint32_t column = 0;
+  std::string key;           ///< Dotted key, e.g. "delivery.max_age".
+  std::string message;
+
+  /// "file:line:column: key: message", the format of compiler diagnostics.
+  std::string to_string() const;
+};
+
+struct server_settings {
+  std::string hostname;                      ///< Default: the system's host name.
+  std::filesystem::path data_dir;            ///< Absolute after loading.
+  std::string log_level = "info";
+  std::vector<std::filesystem::path> plugin_dirs;  ///< Absolute after loading.
+};
+
+struct submission_settings {
+  std::string local_tenant = "default";      ///< Tenant of mail from `postern sendmail`.
+  std::uint64_t max_message_size = 50ull << 20;
+};
+
+struct spool_settings {
+  std::filesystem::path dir;                 ///< Absolute after loading.
+  std::size_t max_batch = 1024;              ///< Submissions per group commit at most.
+};
+
+struct delivery_settings {
+  std::vector<std::string> transports;       ///< Priority order; empty: the built-in order.
+  std::vector<std::chrono::milliseconds> retry_schedule;
+  double jitter = 0.2;
+  std::chrono::milliseconds max_age = std::chrono::hours(24 * 5);
+  std::size_t max_parallel = 32;             ///< Delivery attempts in flight at most.
+  std::size_t workers = 4;                   ///< Threads that run transports.
+  std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
+};
+
+/// The whole configuration, validated. Plugin sections are kept as TOML for the plugins.
+struct settings {
+  std::filesystem::path file;                ///< The file it came from.
+  server_settings server;
+  submission_settings submission;
+  spool_settings spool;
+  delivery_settings delivery;
+  toml::table transports;                    ///< [transports.NAME] sections.
+  toml::table policies;                      ///< [policies.NAME] sections.
+  std::vector<std::string> policy_order;     ///< [policies] order = [...]
+
+  std::filesystem::path maildrop_dir() const { return server.data_dir / "maildrop"; }
+};
+
+/// Result of loading: settings, or every problem found (not just the first).
+struct load_result {
+  std::optional<settings> value;
+  std::vector<config_error> errors;
+};
+
+/// Reads and validates a configuration file. Relative paths in it are taken from the
+/// directory the file is in (data_dir) or from data_dir (everything else).
+load_result load(const std::filesystem::path& file);
+
+/// Same, for text already in memory; `file` names it in errors and anchors relative paths.
+load_result parse(std::string_view text, const std::filesystem::path& file);
+
+/// The configuration file to use when none is given: $POSTERN_CONFIG, else the built-in path.
+std::filesystem::path default_path();
+
+}  // namespace postern::config

@@ -1,0 +1,250 @@
+#include "delivery/engine.hpp"
+
+#include "delivery/dsn.hpp"
+#include "logging/log.hpp"
+#include "spool/queue_id.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <map>
+
+namespace asio = boost::asio;
+
+namespace postern::delivery {
+
+struct engine::attempt {
+  spool::queued_message message;
+  std::vector<spool::recipient_status> due;
+  std::string transport;
+  std::chrono::steady_clock::time_point started;
+};
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() { return logging::get("delivery"); }
+
+postern::smtp_reply sane(const postern::smtp_reply& reply) {
+  if (reply.code < 200 || reply.code > 599 || (reply.code >= 300 && reply.code < 400))
+    return {451, "4.3.0", "transport gave an invalid reply: " + std::to_string(reply.code) + " " + reply.text};
+  return reply;
+}
+
+std::string describe(const postern::smtp_reply& r) {
+  return std::to_string(r.code) + (r.enhanced.empty() ? "" : " " + r.enhanced) + " " + r.text;
+}
+
+}  // namespace
+
+engine::engine(asio::io_context& io, spool::spool& spool, const plugin_host::transport_set& transports,
+               const policies::chain& policies, engine_options options, postern::metrics* metrics)
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      timer_(strand_),
+      workers_(options.workers),
+      spool_(spool),
+      transports_(transports),
+      policies_(policies),
+      options_(std::move(options)),
+      backoff_(options_.retry_schedule, options_.jitter),
+      metrics_(metrics) {}
+
+engine::~engine() {
+  stop();
+}
+
+void engine::start() {
+  asio::co_spawn(strand_, run(), asio::detached);
+}
+
+void engine::shutdown(std::function<void()> drained) {
+  asio::post(strand_, [this, drained = std::move(drained)] {
+    stopping_ = true;
+    timer_.cancel();
+    if (in_flight_.empty()) {
+      drained();
+    } else {
+      drained_ = drained;
+    }
+  });
+}
+
+void engine::stop() { workers_.join(); }
+
+void engine::wake() {
+  asio::post(strand_, [this] {
+    if (stopping_) return;
+    wake_pending_ = true;
+    timer_.cancel();
+  });
+}
+
+asio::awaitable<void> engine::run() {
+  while (!stopping_) {
+    wake_pending_ = false;
+    try {
+      poll();
+    } catch (const std::exception& e) {
+      log()->error("cannot read the spool: {}", e.what());
+    }
+    // A wake during the poll means more mail: look again soon, but not in a tight loop.
+    timer_.expires_after(wake_pending_ ? std::chrono::milliseconds(5) : options_.poll_interval);
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+void engine::poll() {
+  if (in_flight_.size() >= options_.max_parallel) return;
+  const auto ids = spool_.due(std::chrono::system_clock::now(), options_.max_parallel + in_flight_.size());
+  for (const auto& id : ids) {
+    if (in_flight_.size() >= options_.max_parallel) break;
+    if (!in_flight_.count(id)) start_attempt(id);
+  }
+}
+
+void engine::start_attempt(const std::string& queue_id) {
+  auto loaded = spool_.load(queue_id, true);
+  if (!loaded || loaded->held) return;
+  auto a = std::make_shared<attempt>();
+  a->message = std::move(*loaded);
+  a->started = std::chrono::steady_clock::now();
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& r : a->message.recipients) {
+    if (r.state < spool::recipient_state::delivered && r.next_attempt <= now) a->due.push_back(r);
+  }
+  if (a->due.empty()) return;
+  in_flight_.insert(queue_id);
+
+  const auto* transport = transports_.pick();
+  if (!transport) {
+    finish_attempt(a, {});  // every recipient gets the "no transport" deferral below
+    return;
+  }
+  a->transport = transport->name;
+  postern::delivery_request request;
+  request.msg = a->message.msg;
+  for (const auto& r : a->due) request.recipients.push_back(r.rcpt);
+
+  asio::post(workers_, [this, a, impl = transport->impl, request = std::move(request)]() mutable {
+    auto called = std::make_shared<std::atomic<bool>>(false);
+    auto done = [this, a, called](std::vector<postern::recipient_result> results) {
+      if (called->exchange(true)) return;  // the contract says once; be safe if not
+      asio::post(strand_, [this, a, results = std::move(results)]() mutable { finish_attempt(a, std::move(results)); });
+    };
+    try {
+      impl->deliver(std::move(request), done);
+    } catch (const std::exception& e) {
+      log()->error("{}: transport {} threw: {}", a->message.msg->queue_id, a->transport, e.what());
+      done({});
+    } catch (...) {
+      done({});
+    }
+  });
+}
+
+void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::recipient_result> results) {
+  const auto now = std::chrono::system_clock::now();
+  const auto& msg = *a->message.msg;
+  std::map<std::uint32_t, postern::recipient_result> by_index;
+  for (auto& r : results) by_index[r.recipient_index] = std::move(r);
+  const auto expiry = msg.arrival + options_.max_age;
+
+  spool::attempt_record record;
+  std::vector<dsn_recipient> report;
+  for (const auto& r : a->due) {
+    postern::smtp_reply reply{451, "4.3.5", "no transport is available"};
+    std::string remote_id;
+    if (!a->transport.empty()) {
+      auto found = by_index.find(r.rcpt.index);
+      reply = found == by_index.end() ? postern::smtp_reply{451, "4.3.0", "transport gave no result for this recipient"}
+                                      : sane(found->second.reply);
+      if (found != by_index.end()) remote_id = found->second.remote_id;
+    }
+    spool::recipient_update u{msg.queue_id, r.rcpt.index, spool::recipient_state::delivered, r.attempts + 1,
+                              now, reply, a->transport, remote_id};
+    std::string action;
+    if (reply.success()) {
+      action = "delivered";
+    } else if (reply.permanent()) {
+      u.state = spool::recipient_state::failed;
+      action = "failed";
+    } else if (now >= expiry) {
+      u.state = spool::recipient_state::failed;
+      u.reply = {reply.code, "4.4.7",
+                 "message expired in the queue; last reply: " + describe(reply)};
+      action = "failed";
+    } else {
+      u.state = spool::recipient_state::deferred;
+      u.next_attempt = std::min(now + backoff_.delay(u.attempts), expiry);
+      action = "deferred";
+    }
+    record.events.push_back({now, msg.queue_id, r.rcpt.address, action, a->transport, u.reply});
+    if (action != "deferred" && wants_report(r.rcpt, action)) report.push_back({r.rcpt, action, u.reply, a->transport});
+    record.updates.push_back(std::move(u));
+  }
+
+  if (!report.empty() && !msg.env.mail_from.empty()) {
+    spool::new_entry dsn;
+    dsn.msg.queue_id = spool::make_queue_id(now);
+    dsn.msg.tenant = msg.tenant;
+    dsn.msg.arrival = now;
+    dsn.msg.raw = build_dsn(msg, report, options_.hostname, now, dsn.msg.queue_id);
+    // A report about a report is never sent (RFC 3461 §6.2): the null sender, and NOTIFY=NEVER.
+    dsn.msg.env.recipients.push_back({0, msg.env.mail_from, "", postern::notify_never});
+    dsn.source = "dsn";
+    record.events.push_back({now, msg.queue_id, msg.env.mail_from, "dsn", "", {250, "2.0.0", "report queued as " + dsn.msg.queue_id}});
+    record.new_messages.push_back(std::move(dsn));
+  }
+
+  auto shared_record = std::make_shared<spool::attempt_record>(std::move(record));
+  spool_.record(*shared_record, [this, a, shared_record](std::string error) {
+    asio::post(strand_, [this, a, shared_record, error = std::move(error)] { recorded(a, *shared_record, error); });
+  });
+}
+
+void engine::recorded(std::shared_ptr<attempt> a, const spool::attempt_record& record, const std::string& error) {
+  const auto& msg = *a->message.msg;
+  in_flight_.erase(msg.queue_id);
+  if (stopping_ && in_flight_.empty() && drained_) std::exchange(drained_, nullptr)();
+  if (!error.empty()) {
+    // The outcome is not stored, so the recipients are still pending: they are tried again,
+    // which may deliver twice; nothing is lost.
+    log()->error("{}: cannot record the delivery outcome: {}", msg.queue_id, error);
+    return;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - a->started).count();
+  for (const auto& e : record.events) {
+    if (e.type == "dsn") {
+      log()->info("{}: sender non-delivery notification: {}", msg.queue_id, e.reply.text);
+      continue;
+    }
+    log()->info("{}: to=<{}>, transport={}, delay={:.3f}s, status={} ({})", msg.queue_id, e.recipient,
+                e.transport.empty() ? "none" : e.transport, seconds, e.type, describe(e.reply));
+    if (metrics_) {
+      metrics_->add("postern_messages_" + e.type + "_total", 1, {{"transport", e.transport}, {"tenant", msg.tenant}});
+    }
+    postern::outcome_event outcome;
+    outcome.what = e.type == "delivered" ? postern::outcome_event::kind::delivered
+                   : e.type == "deferred" ? postern::outcome_event::kind::deferred
+                                          : postern::outcome_event::kind::failed;
+    outcome.queue_id = msg.queue_id;
+    outcome.tenant = msg.tenant;
+    outcome.campaign_id = msg.campaign_id;
+    outcome.recipient = e.recipient;
+    outcome.transport = e.transport;
+    outcome.reply = e.reply;
+    policies_.notify(outcome);
+  }
+  if (metrics_) metrics_->observe("postern_delivery_seconds", seconds, {{"transport", a->transport}});
+  // A slot is free: look for more work without waiting for the next tick.
+  if (!stopping_) {
+    wake_pending_ = true;
+    timer_.cancel();
+  }
+}
+
+}  // namespace postern::delivery

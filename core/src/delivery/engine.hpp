@@ -1,0 +1,83 @@
+#pragma once
+
+#include "delivery/backoff.hpp"
+#include "plugin_host/transport_set.hpp"
+#include "policies/chain.hpp"
+#include "spool/spool.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+
+namespace postern::delivery {
+
+struct engine_options {
+  std::string hostname;
+  std::vector<std::chrono::milliseconds> retry_schedule;
+  double jitter = 0.2;
+  std::chrono::milliseconds max_age = std::chrono::hours(24 * 5);
+  std::size_t max_parallel = 32;
+  std::size_t workers = 4;
+  std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
+};
+
+/// Moves spooled messages out through transports.
+///
+/// It picks messages with due recipients, hands each to the first available transport, and
+/// acts on the per-recipient replies: 2xx delivered; 4xx deferred with backoff until the
+/// message is older than max_age, then failed; 5xx failed. Failures (and successes the sender
+/// asked to hear of) produce one DSN per attempt to the envelope sender, unless it is the null
+/// sender. The new states, their events and the DSN are committed together, so a crash never
+/// loses a report nor sends one twice. A crash between a transport's success and that commit
+/// delivers the message again after restart: delivery is at least once.
+///
+/// Threading: its own state lives on a strand of `io`; transports run on a worker pool.
+class engine {
+ public:
+  engine(boost::asio::io_context& io, spool::spool& spool, const plugin_host::transport_set& transports,
+         const policies::chain& policies, engine_options options, postern::metrics* metrics = nullptr);
+  ~engine();
+
+  /// Starts polling the spool. Call once.
+  void start();
+  /// Starts no more attempts; calls `drained` on the strand once every attempt in flight has
+  /// been recorded. Thread-safe.
+  void shutdown(std::function<void()> drained);
+  /// Waits for the transports' calls in progress to return (after the io_context stopped).
+  void stop();
+  /// Asks for a poll now (new mail arrived). Thread-safe.
+  void wake();
+
+ private:
+  struct attempt;
+  boost::asio::awaitable<void> run();
+  void poll();
+  void start_attempt(const std::string& queue_id);
+  void finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::recipient_result> results);
+  void recorded(std::shared_ptr<attempt> a, const spool::attempt_record& record, const std::string& error);
+
+  boost::asio::io_context& io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::steady_timer timer_;
+  boost::asio::thread_pool workers_;
+  spool::spool& spool_;
+  const plugin_host::transport_set& transports_;
+  const policies::chain& policies_;
+  engine_options options_;
+  backoff backoff_;
+  postern::metrics* metrics_;
+  std::set<std::string> in_flight_;
+  bool stopping_ = false;
+  bool wake_pending_ = false;
+  std::function<void()> drained_;
+};
+
+}  // namespace postern::delivery

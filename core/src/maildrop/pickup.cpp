@@ -1,0 +1,92 @@
+#include "maildrop/pickup.hpp"
+
+#include "logging/log.hpp"
+#include "maildrop/maildrop.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace asio = boost::asio;
+
+namespace postern::maildrop {
+
+pickup::pickup(asio::io_context& io, std::filesystem::path dir, submission::service& submission,
+               std::chrono::milliseconds interval)
+    : strand_(asio::make_strand(io)), timer_(strand_), dir_(std::move(dir)), submission_(submission), interval_(interval) {}
+
+void pickup::start() {
+  std::filesystem::create_directories(dir_ / "new");
+  std::filesystem::create_directories(dir_ / "tmp");
+  asio::co_spawn(strand_, run(), asio::detached);
+}
+
+void pickup::stop() {
+  asio::post(strand_, [this] {
+    stopping_ = true;
+    timer_.cancel();
+  });
+}
+
+asio::awaitable<void> pickup::run() {
+  while (!stopping_) {
+    scan();
+    timer_.expires_after(interval_);
+    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+void pickup::scan() {
+  for (const auto& file : waiting(dir_)) {
+    if (in_progress_.size() >= 256) break;  // bounded: the spool's batches take the rest next tick
+    if (!in_progress_.count(file.filename().string())) take(file);
+  }
+}
+
+void pickup::take(const std::filesystem::path& file) {
+  auto log = logging::get("maildrop");
+  const std::string name = file.filename().string();
+  std::string error;
+  auto d = read(file, error);
+  if (!d) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_ / "corrupt", ec);
+    std::filesystem::rename(file, dir_ / "corrupt" / name, ec);
+    log->error("maildrop file {}: {}; moved to {}", name, error, (dir_ / "corrupt").string());
+    return;
+  }
+  submission::request req;
+  req.tenant = d->tenant;
+  req.env.mail_from = d->mail_from;
+  for (auto& r : d->recipients) req.env.recipients.push_back({0, std::move(r), "", postern::notify_default});
+  req.raw = std::move(d->raw);
+  req.trace.protocol = "local";
+  req.trace.local_user = d->user;
+  req.source = "local";
+  req.origin_key = "maildrop:" + name;
+  in_progress_.insert(name);
+  submission_.submit(std::move(req), [this, file, name, log](postern::submit_result r) {
+    asio::post(strand_, [this, file, name, log, r = std::move(r)] {
+      in_progress_.erase(name);
+      std::error_code ec;
+      if (r.accepted) {
+        std::filesystem::remove(file, ec);
+        return;
+      }
+      if (r.reply.permanent()) {
+        // Refused for good (a bad address the sendmail command could not see): keep the file
+        // for the operator rather than dropping mail silently.
+        std::filesystem::create_directories(dir_ / "rejected", ec);
+        std::filesystem::rename(file, dir_ / "rejected" / name, ec);
+        log->error("maildrop file {} refused: {} {} {}; moved to rejected/", name, r.reply.code, r.reply.enhanced,
+                   r.reply.text);
+      } else {
+        log->warn("maildrop file {} not taken yet: {} {}", name, r.reply.code, r.reply.text);
+      }
+    });
+  });
+}
+
+}  // namespace postern::maildrop

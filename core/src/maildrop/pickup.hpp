@@ -1,0 +1,41 @@
+#pragma once
+
+#include "submission/service.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+namespace postern::maildrop {
+
+/// Takes what `postern sendmail` dropped into the maildrop and submits it like any other mail.
+/// A drop is removed only after the spool has it; its file name is the submission's origin key,
+/// so a crash between the two never makes a second copy. A file that is not a complete drop is
+/// moved to corrupt/ and reported, never deleted.
+class pickup {
+ public:
+  pickup(boost::asio::io_context& io, std::filesystem::path dir, submission::service& submission,
+         std::chrono::milliseconds interval = std::chrono::milliseconds(250));
+  void start();
+  void stop();
+
+ private:
+  boost::asio::awaitable<void> run();
+  void scan();
+  void take(const std::filesystem::path& file);
+
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::steady_timer timer_;
+  std::filesystem::path dir_;
+  submission::service& submission_;
+  std::chrono::milliseconds interval_;
+  std::set<std::string> in_progress_;
+  bool stopping_ = false;
+};
+
+}  // namespace postern::maildrop

@@ -1,0 +1,44 @@
+#include "policies/chain.hpp"
+
+#include "logging/log.hpp"
+
+namespace postern::policies {
+
+chain_result chain::evaluate(const postern::submission_view& view, postern::policy_stage stage) const {
+  chain_result result;
+  for (const auto& p : policies_) {
+    postern::verdict v;
+    try {
+      v = p.impl->check(view, stage);
+    } catch (const std::exception& e) {
+      // A policy must not throw; if one does, the safe answer is "try again later".
+      logging::get("policy")->error("policy {} threw: {}", p.name, e.what());
+      v = postern::verdict::defer(451, "4.3.0", "Temporary policy failure");
+    }
+    if (v.decision != postern::verdict::action::accept) {
+      result.decision = v.decision;
+      result.reply = v.reply;
+      result.decided_by = p.name;
+      return result;
+    }
+    for (auto& d : v.drops) {
+      result.drops.push_back(std::move(d));
+      result.drop_policies.push_back(p.name);
+    }
+    for (auto& h : v.add_headers) result.add_headers.push_back(std::move(h));
+    if (result.route.empty()) result.route = v.route;
+  }
+  return result;
+}
+
+void chain::notify(const postern::outcome_event& event) const {
+  for (const auto& p : policies_) {
+    try {
+      p.impl->on_outcome(event);
+    } catch (const std::exception& e) {
+      logging::get("policy")->error("policy {} threw in on_outcome: {}", p.name, e.what());
+    }
+  }
+}
+
+}  // namespace postern::policies

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <postern/policy.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace postern::policies {
+
+/// A policy with the name it was configured under.
+struct named_policy {
+  std::string name;
+  std::shared_ptr<postern::policy> impl;
+};
+
+/// The combined decision of the chain for one stage.
+struct chain_result {
+  postern::verdict::action decision = postern::verdict::action::accept;
+  postern::smtp_reply reply;          ///< From the policy that refused, as it gave it.
+  std::string decided_by;             ///< Name of that policy.
+  std::vector<postern::dropped_recipient> drops;   ///< From every policy, in order.
+  std::vector<std::string> drop_policies;          ///< Which policy dropped each one.
+  std::vector<postern::header_field> add_headers;  ///< From every policy, in order.
+  std::string route;                  ///< The first route any policy chose.
+};
+
+/// Runs policies in their configured order. The first reject or defer ends the chain; drops,
+/// headers and routes of the policies before it are combined. Thread-safe if the policies are.
+class chain {
+ public:
+  chain() = default;
+  explicit chain(std::vector<named_policy> policies) : policies_(std::move(policies)) {}
+
+  chain_result evaluate(const postern::submission_view& view, postern::policy_stage stage) const;
+  /// Tells every policy an outcome. Exceptions from a policy are swallowed (and logged).
+  void notify(const postern::outcome_event& event) const;
+  bool empty() const noexcept { return policies_.empty(); }
+
+ private:
+  std::vector<named_policy> policies_;
+};
+
+}  // namespace postern::policies

@@ -1,0 +1,559 @@
+#include "spool/spool.hpp"
+
+#include "spool/sqlite.hpp"
+
+#include <boost/json.hpp>
+
+#include <future>
+
+namespace postern::spool {
+
+const char* to_string(recipient_state state) {
+  switch (state) {
+    case recipient_state::queued: return "queued";
+    case recipient_state::deferred: return "deferred";
+    case recipient_state::delivered: return "delivered";
+    case recipient_state::failed: return "failed";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS messages(
+  id TEXT PRIMARY KEY,
+  origin_key TEXT UNIQUE,
+  source TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  stream INTEGER NOT NULL,
+  tags TEXT NOT NULL,
+  campaign_id TEXT,
+  mail_from TEXT NOT NULL,
+  envid TEXT,
+  ret INTEGER NOT NULL,
+  arrival INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  held INTEGER NOT NULL DEFAULT 0,
+  done_at INTEGER,
+  body BLOB);
+CREATE TABLE IF NOT EXISTS recipients(
+  message_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  address TEXT NOT NULL,
+  orcpt TEXT,
+  notify INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt INTEGER NOT NULL,
+  last_code INTEGER,
+  last_enhanced TEXT,
+  last_text TEXT,
+  transport TEXT,
+  remote_id TEXT,
+  PRIMARY KEY(message_id, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(next_attempt) WHERE state < 2;
+CREATE TABLE IF NOT EXISTS events(
+  seq INTEGER PRIMARY KEY,
+  time INTEGER NOT NULL,
+  message_id TEXT NOT NULL,
+  recipient TEXT,
+  type TEXT NOT NULL,
+  transport TEXT,
+  code INTEGER,
+  enhanced TEXT,
+  text TEXT);
+CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
+PRAGMA user_version = 1;
+)sql";
+
+std::int64_t to_ms(time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+time_point from_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
+
+std::string tags_to_json(const std::vector<std::string>& tags) {
+  boost::json::array a;
+  for (const auto& t : tags) a.emplace_back(t);
+  return boost::json::serialize(a);
+}
+
+std::vector<std::string> tags_from_json(const std::string& text) {
+  std::vector<std::string> tags;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  if (ec || !value.is_array()) return tags;
+  for (const auto& t : value.as_array()) {
+    if (t.is_string()) tags.emplace_back(t.as_string());
+  }
+  return tags;
+}
+
+void open_pragmas(database& db) {
+  db.exec("PRAGMA journal_mode=WAL");
+  // FULL: the WAL is fsync'd at every commit, so a commit is durable when it returns.
+  db.exec("PRAGMA synchronous=FULL");
+  db.exec("PRAGMA foreign_keys=OFF");
+}
+
+}  // namespace
+
+/// Statements the writer thread reuses across batches.
+struct writer_statements {
+  explicit writer_statements(database& db)
+      : db(db),
+        find_origin(db, "SELECT id FROM messages WHERE origin_key = ?1"),
+        insert_message(db,
+                       "INSERT INTO messages(id, origin_key, source, tenant, stream, tags, campaign_id, "
+                       "mail_from, envid, ret, arrival, size, body) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        insert_recipient(db,
+                         "INSERT INTO recipients(message_id, idx, address, orcpt, notify, state, attempts, "
+                         "next_attempt) VALUES(?1, ?2, ?3, ?4, ?5, 0, 0, ?6)"),
+        insert_event(db,
+                     "INSERT INTO events(time, message_id, recipient, type, transport, code, enhanced, text) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        update_recipient(db,
+                         "UPDATE recipients SET state = ?3, attempts = ?4, next_attempt = ?5, last_code = ?6, "
+                         "last_enhanced = ?7, last_text = ?8, transport = ?9, remote_id = ?10 "
+                         "WHERE message_id = ?1 AND idx = ?2"),
+        finish_message(db,
+                       "UPDATE messages SET body = NULL, done_at = ?2 WHERE id = ?1 AND done_at IS NULL "
+                       "AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = ?1 AND state < 2)") {}
+
+  void insert_entry(const new_entry& e, enqueue_result& result) {
+    if (!e.origin_key.empty()) {
+      find_origin.reset();
+      find_origin.bind(1, e.origin_key);
+      if (find_origin.step()) {
+        result.queue_id = find_origin.column_text(0);
+        result.duplicate = true;
+        find_origin.reset();
+        return;
+      }
+      find_origin.reset();
+    }
+    const auto& m = e.msg;
+    const std::int64_t arrival = to_ms(m.arrival);
+    insert_message.reset();
+    insert_message.bind(1, m.queue_id)
+        .bind_or_null(2, e.origin_key)
+        .bind(3, e.source)
+        .bind(4, m.tenant)
+        .bind(5, static_cast<std::int64_t>(m.stream))
+        .bind(6, tags_to_json(m.tags))
+        .bind_or_null(7, m.campaign_id)
+        .bind(8, m.env.mail_from)
+        .bind_or_null(9, m.env.envid)
+        .bind(10, static_cast<std::int64_t>(m.env.ret))
+        .bind(11, arrival)
+        .bind(12, static_cast<std::int64_t>(m.raw.size()))
+        .bind_blob(13, m.raw);
+    insert_message.run();
+    for (const auto& r : m.env.recipients) {
+      insert_recipient.reset();
+      insert_recipient.bind(1, m.queue_id)
+          .bind(2, static_cast<std::int64_t>(r.index))
+          .bind(3, r.address)
+          .bind_or_null(4, r.orcpt)
+          .bind(5, static_cast<std::int64_t>(r.notify))
+          .bind(6, arrival);
+      insert_recipient.run();
+      add_event({m.arrival, m.queue_id, r.address, "accepted", "", {250, "2.0.0", "queued as " + m.queue_id}});
+    }
+    result.queue_id = m.queue_id;
+  }
+
+  void add_event(const event_record& e) {
+    insert_event.reset();
+    insert_event.bind(1, to_ms(e.time))
+        .bind(2, e.queue_id)
+        .bind_or_null(3, e.recipient)
+        .bind(4, e.type)
+        .bind_or_null(5, e.transport);
+    if (e.reply.code) insert_event.bind(6, static_cast<std::int64_t>(e.reply.code));
+    insert_event.bind_or_null(7, e.reply.enhanced).bind_or_null(8, e.reply.text);
+    insert_event.run();
+  }
+
+  void apply_update(const recipient_update& u) {
+    update_recipient.reset();
+    update_recipient.bind(1, u.queue_id)
+        .bind(2, static_cast<std::int64_t>(u.index))
+        .bind(3, static_cast<std::int64_t>(u.state))
+        .bind(4, static_cast<std::int64_t>(u.attempts))
+        .bind(5, to_ms(u.next_attempt))
+        .bind(6, static_cast<std::int64_t>(u.reply.code))
+        .bind_or_null(7, u.reply.enhanced)
+        .bind_or_null(8, u.reply.text)
+        .bind_or_null(9, u.transport)
+        .bind_or_null(10, u.remote_id);
+    update_recipient.run();
+  }
+
+  void finish_if_done(const std::string& queue_id, time_point now) {
+    finish_message.reset();
+    finish_message.bind(1, queue_id).bind(2, to_ms(now));
+    finish_message.run();
+  }
+
+  database& db;
+  statement find_origin, insert_message, insert_recipient, insert_event, update_recipient, finish_message;
+};
+
+spool::spool(spool_options options) : options_(std::move(options)) {
+  std::filesystem::create_directories(options_.dir);
+  const auto file = options_.dir / "queue.db";
+  writer_db_ = std::make_unique<database>(file, false);
+  open_pragmas(*writer_db_);
+  writer_db_->exec(schema);
+  statements_ = std::make_unique<writer_statements>(*writer_db_);
+  reader_db_ = std::make_unique<database>(file, false);
+  reader_db_->exec("PRAGMA query_only=ON");
+  writer_ = std::thread([this] { writer_loop(); });
+}
+
+spool::~spool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  statements_.reset();
+}
+
+void spool::on_enqueued(std::function<void()> notify) {
+  std::lock_guard lock(mutex_);
+  on_enqueued_ = std::move(notify);
+}
+
+void spool::submit(operation op) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      pending_.push_back(std::move(op));
+      wake_.notify_one();
+      return;
+    }
+  }
+  op.done("the spool is shutting down");
+}
+
+void spool::enqueue(new_entry entry, enqueue_callback done) {
+  auto result = std::make_shared<enqueue_result>();
+  auto shared_entry = std::make_shared<new_entry>(std::move(entry));
+  operation op;
+  op.stores_messages = true;
+  op.apply = [result, shared_entry](writer_statements& s) { s.insert_entry(*shared_entry, *result); };
+  op.done = [result, done = std::move(done)](const std::string& error) {
+    if (error.empty()) {
+      result->ok = true;
+    } else {
+      result->ok = false;
+      result->duplicate = false;
+      result->error = error;
+    }
+    done(std::move(*result));
+  };
+  submit(std::move(op));
+}
+
+enqueue_result spool::enqueue_wait(new_entry entry) {
+  std::promise<enqueue_result> promise;
+  auto future = promise.get_future();
+  enqueue(std::move(entry), [&promise](enqueue_result r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void spool::record(attempt_record record, commit_callback done) {
+  auto shared = std::make_shared<attempt_record>(std::move(record));
+  operation op;
+  op.stores_messages = !shared->new_messages.empty();
+  op.apply = [shared](writer_statements& s) {
+    const auto now = std::chrono::system_clock::now();
+    for (const auto& u : shared->updates) s.apply_update(u);
+    for (const auto& e : shared->events) s.add_event(e);
+    for (const auto& m : shared->new_messages) {
+      enqueue_result ignored;
+      s.insert_entry(m, ignored);
+    }
+    for (const auto& u : shared->updates) s.finish_if_done(u.queue_id, now);
+  };
+  op.done = [done = std::move(done)](const std::string& error) { done(error); };
+  submit(std::move(op));
+}
+
+std::string spool::record_wait(attempt_record record) {
+  std::promise<std::string> promise;
+  auto future = promise.get_future();
+  this->record(std::move(record), [&promise](std::string error) { promise.set_value(std::move(error)); });
+  return future.get();
+}
+
+std::string spool::submit_wait(std::function<void(writer_statements&)> apply) {
+  std::promise<std::string> promise;
+  auto future = promise.get_future();
+  operation op;
+  op.apply = std::move(apply);
+  op.done = [&promise](const std::string& error) { promise.set_value(error); };
+  submit(std::move(op));
+  return future.get();
+}
+
+void spool::writer_loop() {
+  std::vector<operation> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, and nothing left to write
+      while (!pending_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    commit_batch(batch);
+    batch.clear();
+  }
+}
+
+void spool::commit_batch(std::vector<operation>& batch) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::string> errors(batch.size());
+  auto& db = *writer_db_;
+  std::string commit_error;
+  try {
+    db.exec("BEGIN IMMEDIATE");
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      // A savepoint per operation: one bad operation fails alone, not the whole batch.
+      db.exec("SAVEPOINT op");
+      try {
+        batch[i].apply(*statements_);
+        db.exec("RELEASE op");
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+        db.exec("ROLLBACK TO op");
+        db.exec("RELEASE op");
+      }
+    }
+    db.exec("COMMIT");
+  } catch (const std::exception& e) {
+    // Nothing of this batch is stored (disk full, I/O error): every operation fails, and the
+    // callers answer a temporary error, so nothing they were handed is lost.
+    commit_error = e.what();
+    if (!sqlite3_get_autocommit(db.handle())) {
+      try {
+        db.exec("ROLLBACK");
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  bool stored_messages = false;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const std::string& error = commit_error.empty() ? errors[i] : commit_error;
+    if (error.empty() && batch[i].stores_messages) stored_messages = true;
+    batch[i].done(error);
+  }
+  if (options_.metrics) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    options_.metrics->observe("postern_spool_commit_seconds", seconds);
+    options_.metrics->add("postern_spool_commits_total", 1);
+    options_.metrics->add("postern_spool_operations_total", static_cast<double>(batch.size()));
+  }
+  if (stored_messages) {
+    std::function<void()> notify;
+    {
+      std::lock_guard lock(mutex_);
+      notify = on_enqueued_;
+    }
+    if (notify) notify();
+  }
+}
+
+std::vector<std::string> spool::due(time_point now, std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  statement q(*reader_db_,
+              "SELECT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id "
+              "WHERE r.state < 2 AND r.next_attempt <= ?1 AND m.held = 0 "
+              "GROUP BY r.message_id ORDER BY MIN(r.next_attempt) LIMIT ?2");
+  q.bind(1, to_ms(now)).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<std::string> ids;
+  while (q.step()) ids.push_back(q.column_text(0));
+  return ids;
+}
+
+namespace {
+
+std::vector<recipient_status> read_recipients(database& db, std::string_view queue_id, bool pending_only) {
+  statement q(db, pending_only
+                      ? "SELECT idx, address, orcpt, notify, state, attempts, next_attempt, last_code, "
+                        "last_enhanced, last_text, transport, remote_id FROM recipients "
+                        "WHERE message_id = ?1 AND state < 2 ORDER BY idx"
+                      : "SELECT idx, address, orcpt, notify, state, attempts, next_attempt, last_code, "
+                        "last_enhanced, last_text, transport, remote_id FROM recipients "
+                        "WHERE message_id = ?1 ORDER BY idx");
+  q.bind(1, queue_id);
+  std::vector<recipient_status> out;
+  while (q.step()) {
+    recipient_status r;
+    r.rcpt.index = static_cast<std::uint32_t>(q.column_int(0));
+    r.rcpt.address = q.column_text(1);
+    r.rcpt.orcpt = q.column_text(2);
+    r.rcpt.notify = static_cast<unsigned>(q.column_int(3));
+    r.state = static_cast<recipient_state>(q.column_int(4));
+    r.attempts = static_cast<std::uint32_t>(q.column_int(5));
+    r.next_attempt = from_ms(q.column_int(6));
+    r.last_reply = {static_cast<int>(q.column_int(7)), q.column_text(8), q.column_text(9)};
+    r.transport = q.column_text(10);
+    r.remote_id = q.column_text(11);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+queued_message read_message_row(statement& q, bool with_body) {
+  queued_message out;
+  auto msg = std::make_shared<postern::message>();
+  msg->queue_id = q.column_text(0);
+  out.source = q.column_text(1);
+  msg->tenant = q.column_text(2);
+  msg->stream = static_cast<postern::mail_stream>(q.column_int(3));
+  msg->tags = tags_from_json(q.column_text(4));
+  msg->campaign_id = q.column_text(5);
+  msg->env.mail_from = q.column_text(6);
+  msg->env.envid = q.column_text(7);
+  msg->env.ret = static_cast<postern::dsn_ret>(q.column_int(8));
+  msg->arrival = from_ms(q.column_int(9));
+  out.size = static_cast<std::uint64_t>(q.column_int(10));
+  out.held = q.column_int(11) != 0;
+  if (with_body) msg->raw = q.column_blob(12);
+  out.msg = std::move(msg);
+  return out;
+}
+
+constexpr const char* message_columns =
+    "SELECT id, source, tenant, stream, tags, campaign_id, mail_from, envid, ret, arrival, size, held, body "
+    "FROM messages ";
+
+}  // namespace
+
+std::optional<queued_message> spool::load(std::string_view queue_id, bool with_body) {
+  std::lock_guard lock(reader_mutex_);
+  statement q(*reader_db_, (std::string(message_columns) + "WHERE id = ?1").c_str());
+  q.bind(1, queue_id);
+  if (!q.step()) return std::nullopt;
+  auto out = read_message_row(q, with_body);
+  out.recipients = read_recipients(*reader_db_, queue_id, false);
+  for (const auto& r : out.recipients) out.msg->env.recipients.push_back(r.rcpt);
+  return out;
+}
+
+std::vector<queued_message> spool::pending() {
+  std::lock_guard lock(reader_mutex_);
+  // The body column is listed but not read, so SQLite does not copy it out.
+  statement q(*reader_db_, (std::string(message_columns) + "WHERE done_at IS NULL ORDER BY arrival").c_str());
+  std::vector<queued_message> out;
+  while (q.step()) {
+    auto m = read_message_row(q, false);
+    m.recipients = read_recipients(*reader_db_, m.msg->queue_id, false);
+    for (const auto& r : m.recipients) m.msg->env.recipients.push_back(r.rcpt);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<event_record> spool::events(std::string_view queue_id) {
+  std::lock_guard lock(reader_mutex_);
+  statement q(*reader_db_,
+              "SELECT time, message_id, recipient, type, transport, code, enhanced, text FROM events "
+              "WHERE message_id = ?1 ORDER BY seq");
+  q.bind(1, queue_id);
+  std::vector<event_record> out;
+  while (q.step()) {
+    out.push_back({from_ms(q.column_int(0)), q.column_text(1), q.column_text(2), q.column_text(3),
+                   q.column_text(4), {static_cast<int>(q.column_int(5)), q.column_text(6), q.column_text(7)}});
+  }
+  return out;
+}
+
+spool_stats spool::stats() {
+  std::lock_guard lock(reader_mutex_);
+  spool_stats s;
+  statement q(*reader_db_, "SELECT state, COUNT(*) FROM recipients GROUP BY state");
+  while (q.step()) {
+    const auto n = static_cast<std::uint64_t>(q.column_int(1));
+    switch (static_cast<recipient_state>(q.column_int(0))) {
+      case recipient_state::queued: s.queued = n; break;
+      case recipient_state::deferred: s.deferred = n; break;
+      case recipient_state::delivered: s.delivered = n; break;
+      case recipient_state::failed: s.failed = n; break;
+    }
+  }
+  statement m(*reader_db_, "SELECT COUNT(*) FROM messages WHERE done_at IS NULL");
+  if (m.step()) s.messages_pending = static_cast<std::uint64_t>(m.column_int(0));
+  return s;
+}
+
+std::size_t spool::admin(std::string_view queue_id, const char* sql, const char* event_type) {
+  std::size_t changed = 0;
+  const std::string id(queue_id);
+  const std::string error = submit_wait([&](writer_statements& s) {
+    statement change(s.db, sql);
+    change.bind(1, id);
+    change.run();
+    changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
+    if (changed) s.add_event({std::chrono::system_clock::now(), id, "", event_type, "", {}});
+  });
+  if (!error.empty()) throw std::runtime_error(error);
+  return changed;
+}
+
+std::size_t spool::hold(std::string_view queue_id) {
+  return admin(queue_id, "UPDATE messages SET held = 1 WHERE id = ?1 AND held = 0 AND done_at IS NULL", "held");
+}
+
+std::size_t spool::release(std::string_view queue_id) {
+  return admin(queue_id, "UPDATE messages SET held = 0 WHERE id = ?1 AND held = 1", "released");
+}
+
+std::size_t spool::remove(std::string_view queue_id) {
+  // Recipients of a deleted message are marked failed so that the message counts as done;
+  // the body goes at once. The event log keeps the deletion.
+  std::size_t changed = 0;
+  const std::string id(queue_id);
+  const auto now = std::chrono::system_clock::now();
+  const std::string error = submit_wait([&](writer_statements& s) {
+    statement mark(s.db, "UPDATE recipients SET state = 3, last_code = 550, last_enhanced = '5.0.0', "
+                         "last_text = 'deleted by the operator' WHERE message_id = ?1 AND state < 2");
+    mark.bind(1, id);
+    mark.run();
+    statement drop(s.db, "UPDATE messages SET body = NULL, done_at = ?2 WHERE id = ?1 AND done_at IS NULL");
+    drop.bind(1, id).bind(2, to_ms(now));
+    drop.run();
+    changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
+    if (changed) s.add_event({now, id, "", "deleted", "", {}});
+  });
+  if (!error.empty()) throw std::runtime_error(error);
+  return changed;
+}
+
+std::size_t spool::flush(std::string_view queue_id) {
+  std::size_t changed = 0;
+  const std::string id(queue_id);
+  const auto now = to_ms(std::chrono::system_clock::now());
+  const std::string error = submit_wait([&](writer_statements& s) {
+    statement q(s.db, id.empty()
+                          ? "UPDATE recipients SET next_attempt = ?2 WHERE state < 2 AND next_attempt > ?2"
+                          : "UPDATE recipients SET next_attempt = ?2 WHERE message_id = ?1 AND state < 2 "
+                            "AND next_attempt > ?2");
+    q.bind_or_null(1, id).bind(2, now);
+    q.run();
+    changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
+  });
+  if (!error.empty()) throw std::runtime_error(error);
+  return changed;
+}
+
+}  // namespace postern::spool

@@ -1,0 +1,68 @@
+#pragma once
+
+#include "policies/chain.hpp"
+#include "spool/spool.hpp"
+
+#include <postern/host.hpp>
+
+#include <functional>
+#include <string>
+
+namespace postern::submission {
+
+/// How a message reached the gateway, for its Received header.
+struct trace_info {
+  std::string protocol = "local";  ///< "local", "ESMTP", "ESMTPS", "ESMTPSA", "HTTP", ...
+  std::string helo;                ///< The client's EHLO/HELO name, if any.
+  std::string client_name;         ///< Reverse DNS name, if known.
+  std::string client_address;      ///< IP address, if any.
+  std::string local_user;          ///< Local user name for `postern sendmail`.
+};
+
+/// A message handed to the gateway by any ingress.
+struct request {
+  std::string tenant;
+  postern::mail_stream stream = postern::mail_stream::transactional;
+  std::vector<std::string> tags;
+  std::string campaign_id;
+  postern::envelope env;      ///< recipients' indexes are assigned here.
+  std::string raw;            ///< RFC 5322 text, LF or CRLF.
+  trace_info trace;
+  std::string source = "local";
+  std::string origin_key;     ///< See spool::new_entry::origin_key.
+};
+
+struct identity {
+  std::string hostname;       ///< Names this gateway in Message-ID and Received.
+};
+
+/// The one path every message takes into the spool: checks the envelope, adds the header
+/// fields RFC 5322 requires when missing (Date, Message-ID, From) and a Received trace field,
+/// runs the policy chain at the content stage, and spools it. The callback says 250 with the
+/// queue id only once the spool has made the message durable.
+///
+/// Thread-safe. The callback runs on the spool's writer thread, or at once on refusal.
+class service {
+ public:
+  service(spool::spool& spool, const policies::chain& policies, identity id);
+
+  void submit(request req, postern::submit_callback done);
+  /// Same, waiting for the answer (for the CLI and tests).
+  postern::submit_result submit_wait(request req);
+
+  /// Adds Date, Message-ID and From when missing and prepends the Received field. Exposed
+  /// for tests; `raw` must already use CRLF.
+  std::string complete_headers(std::string raw, const request& req, const std::string& queue_id,
+                               std::chrono::system_clock::time_point now) const;
+
+ private:
+  spool::spool& spool_;
+  const policies::chain& policies_;
+  identity identity_;
+};
+
+/// Checks an envelope address: local@domain, printable, no brackets or spaces, at most 254
+/// octets (RFC 5321 §4.5.3.1). UTF-8 is allowed (RFC 6531). The empty string is not an address.
+bool valid_address(std::string_view address);
+
+}  // namespace postern::submission

@@ -1,0 +1,160 @@
+#include "file_transport.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+namespace postern::transports {
+namespace {
+
+/// Disk errors a retry can cure are 4xx; all of them are, for a disk: the mail must stay queued.
+postern::smtp_reply disk_error(const std::string& what, int error) {
+  if (error == ENOSPC || error == EDQUOT) return {452, "4.3.1", what + ": " + std::strerror(error)};
+  return {451, "4.3.0", what + ": " + std::strerror(error)};
+}
+
+int fsync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const int rc = ::fsync(fd) == 0 ? 0 : errno;
+  ::close(fd);
+  return rc;
+}
+
+/// Creates `dir` and its parents, fsyncing each parent a new entry was made in.
+int make_dirs(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return 0;
+  if (int rc = make_dirs(dir.parent_path()); rc != 0) return rc;
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) return errno;
+  return fsync_dir(dir.parent_path());
+}
+
+std::string to_lf(const std::string& crlf) {
+  std::string out;
+  out.reserve(crlf.size());
+  for (std::size_t i = 0; i < crlf.size(); ++i) {
+    if (crlf[i] == '\r' && i + 1 < crlf.size() && crlf[i + 1] == '\n') continue;
+    out += crlf[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string maildir_name(std::string_view address) {
+  std::string name;
+  for (char c : address) name += (c == '/' || c == '\0') ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name.empty() || name.front() == '.') name.insert(name.begin(), '_');
+  return name;
+}
+
+file_transport::file_transport(postern::host& host) : host_(host) {
+  const auto& cfg = host.config();
+  directory_ = host.resolve_path(cfg.get_string("directory").value_or("outbox"));
+  const auto l = cfg.get_string("layout").value_or("maildir");
+  if (l == "maildir") layout_ = layout::maildir;
+  else if (l == "eml") layout_ = layout::eml;
+  else throw std::invalid_argument(cfg.origin() + ": layout must be \"maildir\" or \"eml\", not \"" + l + "\"");
+  const auto endings = cfg.get_string("line_endings").value_or(layout_ == layout::maildir ? "lf" : "crlf");
+  if (endings != "lf" && endings != "crlf")
+    throw std::invalid_argument(cfg.origin() + ": line_endings must be \"lf\" or \"crlf\", not \"" + endings + "\"");
+  crlf_ = endings == "crlf";
+}
+
+postern::probe_result file_transport::probe() {
+  if (int rc = make_dirs(directory_); rc != 0)
+    return {false, "cannot create " + directory_.string() + ": " + std::strerror(rc)};
+  const auto test = directory_ / (".probe." + unique_name());
+  const int fd = ::open(test.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return {false, directory_.string() + " is not writable: " + std::strerror(errno)};
+  ::close(fd);
+  ::unlink(test.c_str());
+  return {true, std::string(layout_ == layout::maildir ? "Maildirs" : ".eml files") + " in " + directory_.string()};
+}
+
+std::string file_transport::unique_name() const {
+  // Maildir-style unique name: time, microseconds, process and a per-process counter.
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now).count();
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000;
+  std::string host = host_.hostname();
+  for (auto& c : host) {
+    if (c == '/' || c == ':') c = '_';
+  }
+  return std::to_string(seconds) + ".M" + std::to_string(micros) + "P" + std::to_string(::getpid()) + "Q" +
+         std::to_string(counter_++) + "." + host;
+}
+
+postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir, const std::string& content) const {
+  const bool maildir = layout_ == layout::maildir;
+  const auto tmp_dir = maildir ? dir / "tmp" : dir;
+  const auto final_dir = maildir ? dir / "new" : dir;
+  if (int rc = make_dirs(tmp_dir); rc != 0) return disk_error("cannot create " + tmp_dir.string(), rc);
+  if (int rc = make_dirs(final_dir); rc != 0) return disk_error("cannot create " + final_dir.string(), rc);
+  if (maildir) {
+    if (int rc = make_dirs(dir / "cur"); rc != 0) return disk_error("cannot create " + (dir / "cur").string(), rc);
+  }
+  const std::string name = unique_name();
+  const auto tmp = tmp_dir / (maildir ? name : "." + name + ".tmp");
+  const auto final_path = final_dir / (maildir ? name : name + ".eml");
+
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return disk_error("cannot create " + tmp.string(), errno);
+  std::string_view rest = content;
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return disk_error("cannot write " + tmp.string(), error);
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (::fsync(fd) != 0) {
+    const int error = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return disk_error("cannot fsync " + tmp.string(), error);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(tmp.c_str());
+    return disk_error("cannot rename into " + final_path.string(), error);
+  }
+  if (int rc = fsync_dir(final_dir); rc != 0) return disk_error("cannot fsync " + final_dir.string(), rc);
+  return {250, "2.0.0", "written to " + final_path.string()};
+}
+
+void file_transport::deliver(postern::delivery_request request, postern::delivery_callback done) {
+  const auto& msg = *request.msg;
+  const std::string eol = crlf_ ? "\r\n" : "\n";
+  const std::string body = crlf_ ? msg.raw : to_lf(msg.raw);
+  const std::string return_path = "Return-Path: <" + msg.env.mail_from + ">" + eol;
+  std::vector<postern::recipient_result> results;
+
+  if (layout_ == layout::eml) {
+    std::string content = return_path;
+    for (const auto& r : request.recipients) content += "X-Envelope-To: <" + r.address + ">" + eol;
+    content += body;
+    const auto reply = write_file(directory_, content);
+    for (const auto& r : request.recipients) results.push_back({r.index, reply, ""});
+  } else {
+    for (const auto& r : request.recipients) {
+      const std::string content = return_path + "Delivered-To: " + r.address + eol + body;
+      results.push_back({r.index, write_file(directory_ / maildir_name(r.address), content), ""});
+    }
+  }
+  done(std::move(results));
+}
+
+}  // namespace postern::transports
