@@ -30,6 +30,8 @@ class transport_set {
  public:
   transport_set(const config::settings& settings, const std::vector<plugin_record>& plugins,
                 const gateway_services& gateway);
+  /// Takes ready-made entries, in priority order (tests, embedding).
+  explicit transport_set(std::vector<transport_entry> entries) : entries_(std::move(entries)) {}
   ~transport_set();
 
   const std::vector<transport_entry>& entries() const noexcept { return entries_; }

@@ -1,0 +1,138 @@
+#include "config/config.hpp"
+#include "config/duration.hpp"
+#include "config/toml_section.hpp"
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+namespace postern::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+load_result parse_text(const std::string& text) { return parse(text, "/etc/postern/test.toml"); }
+
+std::string all_errors(const load_result& r) {
+  std::string out;
+  for (const auto& e : r.errors) out += e.to_string() + "\n";
+  return out;
+}
+
+TEST(config, shipped_default_is_valid) {
+  auto r = load(std::filesystem::path(POSTERN_SOURCE_DIR) / "config/postern.toml");
+  ASSERT_TRUE(r.value) << all_errors(r);
+  EXPECT_EQ(r.value->server.data_dir, std::filesystem::path(POSTERN_SOURCE_DIR) / "var");
+  EXPECT_EQ(r.value->spool.dir, std::filesystem::path(POSTERN_SOURCE_DIR) / "var/spool");
+  EXPECT_EQ(r.value->delivery.transports, std::vector<std::string>{"file"});
+  EXPECT_EQ(r.value->submission.local_tenant, "demo");
+}
+
+TEST(config, defaults_when_sections_are_missing) {
+  auto r = parse_text("");
+  ASSERT_TRUE(r.value) << all_errors(r);
+  const auto& s = *r.value;
+  EXPECT_EQ(s.server.data_dir, "/var/lib/postern");
+  EXPECT_EQ(s.delivery.max_age, 120h);
+  EXPECT_EQ(s.delivery.retry_schedule.front(), 1min);
+  EXPECT_EQ(s.delivery.retry_schedule.back(), 4h);
+  EXPECT_FALSE(s.server.hostname.empty());
+  EXPECT_EQ(s.submission.max_message_size, 50ull << 20);
+}
+
+TEST(config, relative_paths_follow_the_file_and_data_dir) {
+  auto r = parse_text("[server]\ndata_dir = \"data\"\nplugin_dirs = [\"plugins\", \"/opt/p\"]\n[spool]\ndir = \"q\"\n");
+  ASSERT_TRUE(r.value) << all_errors(r);
+  EXPECT_EQ(r.value->server.data_dir, "/etc/postern/data");
+  EXPECT_EQ(r.value->spool.dir, "/etc/postern/data/q");
+  EXPECT_EQ(r.value->server.plugin_dirs, (std::vector<std::filesystem::path>{"/etc/postern/plugins", "/opt/p"}));
+  EXPECT_EQ(r.value->maildrop_dir(), "/etc/postern/data/maildrop");
+}
+
+TEST(config, syntax_error_names_file_and_line) {
+  auto r = parse_text("[server]\nlog_level = \"info\"\ndata_dir = \n");
+  ASSERT_FALSE(r.value);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].file, "/etc/postern/test.toml");
+  EXPECT_EQ(r.errors[0].line, 3u);
+}
+
+TEST(config, wrong_type_names_key_and_line) {
+  auto r = parse_text("[delivery]\n\nmax_parallel = \"many\"\n");
+  ASSERT_FALSE(r.value);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].key, "delivery.max_parallel");
+  EXPECT_EQ(r.errors[0].line, 3u);
+  EXPECT_EQ(r.errors[0].to_string(), "/etc/postern/test.toml:3:16: delivery.max_parallel: expected an integer");
+}
+
+TEST(config, unknown_keys_and_sections_are_errors) {
+  auto r = parse_text("[server]\nlog_levle = \"debug\"\n[smtpd]\nport = 25\n");
+  ASSERT_FALSE(r.value);
+  const auto text = all_errors(r);
+  EXPECT_NE(text.find("server.log_levle: unknown setting"), std::string::npos) << text;
+  EXPECT_NE(text.find("smtpd: unknown section"), std::string::npos) << text;
+}
+
+TEST(config, every_problem_is_reported_at_once) {
+  auto r = parse_text("[delivery]\nmax_age = \"forever\"\njitter = 2.0\nretry_schedule = [\"1m\", \"soon\"]\n"
+                      "[server]\nlog_level = \"loud\"\n");
+  ASSERT_FALSE(r.value);
+  EXPECT_EQ(r.errors.size(), 4u) << all_errors(r);
+}
+
+TEST(config, plugin_sections_are_kept_for_plugins) {
+  auto r = parse_text("[transports.file]\ndirectory = \"out\"\nlayout = \"eml\"\n[policies]\norder = [\"a\"]\n"
+                      "[policies.a]\nlimit = 3\n");
+  ASSERT_TRUE(r.value) << all_errors(r);
+  toml_section section(*r.value->transports["file"].as_table(), "test");
+  EXPECT_EQ(section.get_string("directory"), "out");
+  EXPECT_EQ(r.value->policy_order, std::vector<std::string>{"a"});
+  EXPECT_EQ(r.value->policies["a"]["limit"].value<std::int64_t>(), 3);
+}
+
+TEST(config, a_transport_section_must_be_a_table) {
+  auto r = parse_text("[transports]\nfile = 3\n");
+  ASSERT_FALSE(r.value);
+  EXPECT_EQ(r.errors[0].key, "transports.file");
+}
+
+TEST(config, missing_file_is_an_error) {
+  auto r = load("/nonexistent/postern.toml");
+  ASSERT_FALSE(r.value);
+  EXPECT_NE(r.errors[0].to_string().find("cannot read the file"), std::string::npos);
+}
+
+TEST(toml_section, reads_nested_keys_and_lists) {
+  auto table = toml::parse("tls = { verify = true }\nhosts = [\"a\", \"b\", 3]\nport = 25\n");
+  toml_section s(table, "origin");
+  EXPECT_EQ(s.get_bool("tls.verify"), true);
+  EXPECT_EQ(s.get_strings("hosts"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(s.get_int("port"), 25);
+  EXPECT_FALSE(s.get_string("port"));
+  EXPECT_TRUE(s.has("port"));
+  EXPECT_FALSE(s.has("nothing"));
+  EXPECT_EQ(s.origin(), "origin");
+}
+
+TEST(duration, parses_units_and_rejects_garbage) {
+  EXPECT_EQ(parse_duration("90s"), 90s);
+  EXPECT_EQ(parse_duration("1h30m"), 90min);
+  EXPECT_EQ(parse_duration("5d"), 120h);
+  EXPECT_EQ(parse_duration("250ms"), 250ms);
+  EXPECT_FALSE(parse_duration(""));
+  EXPECT_FALSE(parse_duration("5"));
+  EXPECT_FALSE(parse_duration("5 days"));
+  EXPECT_FALSE(parse_duration("-5s"));
+}
+
+TEST(size, parses_units) {
+  EXPECT_EQ(parse_size("1024"), 1024u);
+  EXPECT_EQ(parse_size("10MiB"), 10u << 20);
+  EXPECT_EQ(parse_size("512KiB"), 512u << 10);
+  EXPECT_FALSE(parse_size("lots"));
+  EXPECT_FALSE(parse_size("10MB"));
+}
+
+}  // namespace
+}  // namespace postern::config

@@ -1,0 +1,244 @@
+#include "spool/spool.hpp"
+
+#include "spool/queue_id.hpp"
+#include "telemetry/registry.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+namespace postern::spool {
+namespace {
+
+using namespace std::chrono_literals;
+using postern::testing::temp_dir;
+
+new_entry make_entry(std::vector<std::string> rcpts, std::string body = "hello") {
+  new_entry e;
+  e.msg.queue_id = make_queue_id();
+  e.msg.tenant = "shop";
+  e.msg.stream = postern::mail_stream::marketing;
+  e.msg.tags = {"welcome", "spring"};
+  e.msg.campaign_id = "c1";
+  e.msg.env.mail_from = "sender@example.com";
+  e.msg.env.envid = "env-1";
+  e.msg.env.ret = postern::dsn_ret::full;
+  for (std::size_t i = 0; i < rcpts.size(); ++i)
+    e.msg.env.recipients.push_back({static_cast<std::uint32_t>(i), rcpts[i], "rfc822;" + rcpts[i], postern::notify_failure});
+  e.msg.raw = "Subject: test\r\n\r\n" + body + "\r\n";
+  e.msg.arrival = std::chrono::system_clock::now();
+  e.source = "test";
+  return e;
+}
+
+TEST(spool, stores_and_loads_a_message_exactly) {
+  temp_dir dir;
+  spool s({dir.path()});
+  auto e = make_entry({"a@example.com", "b@example.com"}, std::string(100000, 'x'));
+  const auto expected = e.msg;
+  auto r = s.enqueue_wait(std::move(e));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.queue_id, expected.queue_id);
+
+  auto m = s.load(r.queue_id);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->msg->raw, expected.raw);
+  EXPECT_EQ(m->msg->tenant, "shop");
+  EXPECT_EQ(m->msg->stream, postern::mail_stream::marketing);
+  EXPECT_EQ(m->msg->tags, expected.tags);
+  EXPECT_EQ(m->msg->campaign_id, "c1");
+  EXPECT_EQ(m->msg->env.mail_from, "sender@example.com");
+  EXPECT_EQ(m->msg->env.envid, "env-1");
+  EXPECT_EQ(m->msg->env.ret, postern::dsn_ret::full);
+  EXPECT_EQ(m->source, "test");
+  EXPECT_EQ(m->size, expected.raw.size());
+  ASSERT_EQ(m->recipients.size(), 2u);
+  EXPECT_EQ(m->recipients[1].rcpt.address, "b@example.com");
+  EXPECT_EQ(m->recipients[1].rcpt.orcpt, "rfc822;b@example.com");
+  EXPECT_EQ(m->recipients[1].rcpt.notify, postern::notify_failure);
+  EXPECT_EQ(m->recipients[1].state, recipient_state::queued);
+  const auto ms = [](auto t) { return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()); };
+  EXPECT_EQ(ms(m->msg->arrival), ms(expected.arrival));
+
+  auto events = s.events(r.queue_id);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, "accepted");
+}
+
+TEST(spool, survives_reopening) {
+  temp_dir dir;
+  std::string id;
+  {
+    spool s({dir.path()});
+    auto r = s.enqueue_wait(make_entry({"a@example.com"}));
+    ASSERT_TRUE(r.ok);
+    id = r.queue_id;
+  }
+  spool s({dir.path()});
+  ASSERT_TRUE(s.load(id));
+  EXPECT_EQ(s.due(std::chrono::system_clock::now() + 1s, 10), std::vector<std::string>{id});
+}
+
+TEST(spool, origin_key_makes_a_hand_over_idempotent) {
+  temp_dir dir;
+  spool s({dir.path()});
+  auto first = make_entry({"a@example.com"});
+  first.origin_key = "maildrop:123";
+  auto second = make_entry({"a@example.com"});
+  second.origin_key = "maildrop:123";
+  auto r1 = s.enqueue_wait(std::move(first));
+  auto r2 = s.enqueue_wait(std::move(second));
+  ASSERT_TRUE(r1.ok && r2.ok);
+  EXPECT_TRUE(r2.duplicate);
+  EXPECT_EQ(r1.queue_id, r2.queue_id);
+  EXPECT_EQ(s.pending().size(), 1u);
+}
+
+TEST(spool, concurrent_submissions_share_commits) {
+  temp_dir dir;
+  telemetry::registry metrics;
+  spool s({dir.path(), 1024, &metrics});
+  constexpr int n = 1000;
+  std::atomic<int> ok{0};
+  std::promise<void> all_done;
+  std::atomic<int> remaining{n};
+  for (int i = 0; i < n; ++i) {
+    s.enqueue(make_entry({"a@example.com"}), [&](enqueue_result r) {
+      if (r.ok) ++ok;
+      if (--remaining == 0) all_done.set_value();
+    });
+  }
+  all_done.get_future().wait();
+  EXPECT_EQ(ok.load(), n);
+  const double commits = metrics.counter("postern_spool_commits_total");
+  // Group commit: a thousand submissions in flight cost far fewer than a thousand fsyncs.
+  EXPECT_LT(commits, n / 10.0) << commits << " commits for " << n << " messages";
+  EXPECT_EQ(s.stats().queued, static_cast<std::uint64_t>(n));
+}
+
+TEST(spool, records_outcomes_and_drops_the_body_when_done) {
+  temp_dir dir;
+  spool s({dir.path()});
+  auto r = s.enqueue_wait(make_entry({"a@example.com", "b@example.com"}));
+  const auto now = std::chrono::system_clock::now();
+  attempt_record first;
+  first.updates.push_back({r.queue_id, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", "x1"});
+  first.updates.push_back({r.queue_id, 1, recipient_state::deferred, 1, now + 1h, {451, "4.4.1", "later"}, "file", ""});
+  first.events.push_back({now, r.queue_id, "a@example.com", "delivered", "file", {250, "2.0.0", "ok"}});
+  ASSERT_EQ(s.record_wait(first), "");
+
+  auto m = s.load(r.queue_id);
+  EXPECT_EQ(m->recipients[0].state, recipient_state::delivered);
+  EXPECT_EQ(m->recipients[0].remote_id, "x1");
+  EXPECT_EQ(m->recipients[1].state, recipient_state::deferred);
+  EXPECT_EQ(m->recipients[1].last_reply.enhanced, "4.4.1");
+  EXPECT_FALSE(m->msg->raw.empty());
+  EXPECT_TRUE(s.due(now + 1min, 10).empty());
+  EXPECT_EQ(s.due(now + 2h, 10).size(), 1u);
+
+  attempt_record second;
+  second.updates.push_back({r.queue_id, 1, recipient_state::failed, 2, now, {550, "5.1.1", "no"}, "file", ""});
+  ASSERT_EQ(s.record_wait(second), "");
+  m = s.load(r.queue_id);
+  EXPECT_TRUE(m->msg->raw.empty()) << "the body goes once every recipient is final";
+  EXPECT_TRUE(s.pending().empty());
+  EXPECT_TRUE(s.due(now + 10h, 10).empty());
+}
+
+TEST(spool, a_record_can_queue_new_messages_atomically) {
+  temp_dir dir;
+  spool s({dir.path()});
+  auto r = s.enqueue_wait(make_entry({"a@example.com"}));
+  attempt_record rec;
+  rec.updates.push_back({r.queue_id, 0, recipient_state::failed, 1, std::chrono::system_clock::now(), {550, "5.1.1", "no"}, "", ""});
+  auto dsn = make_entry({"sender@example.com"});
+  const auto dsn_id = dsn.msg.queue_id;
+  rec.new_messages.push_back(std::move(dsn));
+  ASSERT_EQ(s.record_wait(std::move(rec)), "");
+  ASSERT_TRUE(s.load(dsn_id));
+  EXPECT_EQ(s.pending().size(), 1u);
+}
+
+TEST(spool, one_bad_operation_does_not_fail_its_batch) {
+  temp_dir dir;
+  spool s({dir.path()});
+  auto a = make_entry({"a@example.com"});
+  auto b = make_entry({"b@example.com"});
+  b.msg.queue_id = a.msg.queue_id;  // primary key clash: b must fail alone
+  auto c = make_entry({"c@example.com"});
+  std::promise<enqueue_result> pa, pb, pc;
+  s.enqueue(std::move(a), [&](enqueue_result r) { pa.set_value(r); });
+  s.enqueue(std::move(b), [&](enqueue_result r) { pb.set_value(r); });
+  s.enqueue(std::move(c), [&](enqueue_result r) { pc.set_value(r); });
+  EXPECT_TRUE(pa.get_future().get().ok);
+  auto rb = pb.get_future().get();
+  EXPECT_FALSE(rb.ok);
+  EXPECT_NE(rb.error.find("UNIQUE"), std::string::npos) << rb.error;
+  EXPECT_TRUE(pc.get_future().get().ok);
+  EXPECT_EQ(s.pending().size(), 2u);
+}
+
+TEST(spool, operator_actions) {
+  temp_dir dir;
+  spool s({dir.path()});
+  auto r = s.enqueue_wait(make_entry({"a@example.com"}));
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_EQ(s.hold(r.queue_id), 1u);
+  EXPECT_EQ(s.hold(r.queue_id), 0u);
+  EXPECT_TRUE(s.load(r.queue_id)->held);
+  EXPECT_TRUE(s.due(now + 1s, 10).empty()) << "held mail is not due";
+  EXPECT_EQ(s.release(r.queue_id), 1u);
+  EXPECT_EQ(s.due(now + 1s, 10).size(), 1u);
+
+  attempt_record later;
+  later.updates.push_back({r.queue_id, 0, recipient_state::deferred, 1, now + 1h, {451, "4.0.0", "x"}, "", ""});
+  s.record_wait(later);
+  EXPECT_TRUE(s.due(now + 1s, 10).empty());
+  EXPECT_EQ(s.flush(""), 1u);
+  EXPECT_EQ(s.due(std::chrono::system_clock::now() + 1s, 10).size(), 1u);
+
+  EXPECT_EQ(s.remove(r.queue_id), 1u);
+  EXPECT_TRUE(s.pending().empty());
+  EXPECT_EQ(s.load(r.queue_id)->recipients[0].state, recipient_state::failed);
+  EXPECT_EQ(s.events(r.queue_id).back().type, "deleted");
+  EXPECT_EQ(s.remove("NOSUCHMESSAGE000"), 0u);
+}
+
+TEST(spool, full_disk_refuses_and_keeps_what_it_had) {
+  temp_dir dir;
+  const auto mount_point = dir / "small";
+  const int rc = postern::testing::run_with_tmpfs(mount_point, 512, "", [&] {
+    spool s({mount_point});
+    auto small = s.enqueue_wait(make_entry({"a@example.com"}));
+    if (!small.ok) return 10;
+    auto big = s.enqueue_wait(make_entry({"b@example.com"}, std::string(2 << 20, 'x')));
+    if (big.ok) return 11;
+    if (big.error.find("full") == std::string::npos) {
+      std::fprintf(stderr, "unexpected error: %s\n", big.error.c_str());
+      return 12;
+    }
+    if (s.pending().size() != 1 || !s.load(small.queue_id)) return 13;
+    // Room again for small mail: the spool keeps working after the error.
+    auto again = s.enqueue_wait(make_entry({"c@example.com"}));
+    return again.ok ? 0 : 14;
+  });
+  ASSERT_NE(rc, -1) << "could not mount a tmpfs in a private namespace";
+  EXPECT_EQ(rc, 0);
+}
+
+TEST(queue_id, sorts_by_time_and_has_a_fixed_shape) {
+  const auto t = std::chrono::system_clock::now();
+  const auto a = make_queue_id(t);
+  const auto b = make_queue_id(t + 1ms);
+  EXPECT_EQ(a.size(), 16u);
+  EXPECT_LT(a, b);
+  EXPECT_TRUE(looks_like_queue_id(a));
+  EXPECT_FALSE(looks_like_queue_id("not-an-id"));
+  EXPECT_NE(make_queue_id(t), make_queue_id(t));
+}
+
+}  // namespace
+}  // namespace postern::spool

@@ -1,0 +1,16 @@
+#pragma once
+
+#include <postern/policy.hpp>
+
+#include <gmock/gmock.h>
+
+namespace postern::testing {
+
+class mock_policy : public postern::policy {
+ public:
+  MOCK_METHOD(postern::verdict, check, (const postern::submission_view& submission, postern::policy_stage stage),
+              (override));
+  MOCK_METHOD(void, on_outcome, (const postern::outcome_event& event), (override));
+};
+
+}  // namespace postern::testing

@@ -1,0 +1,158 @@
+#include "file_transport.hpp"
+
+#include "mocks/mock_host.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+namespace postern::transports {
+namespace {
+
+using postern::testing::mock_config_section;
+using postern::testing::mock_host;
+using postern::testing::temp_dir;
+using ::testing::_;
+using ::testing::NiceMock;
+using ::testing::Return;
+using ::testing::ReturnRef;
+
+class file_transport_test : public ::testing::Test {
+ protected:
+  std::unique_ptr<file_transport> make(std::filesystem::path dir, std::string layout = "maildir", std::string endings = "") {
+    ON_CALL(config_, get_string(_)).WillByDefault(Return(std::nullopt));
+    ON_CALL(config_, get_string(std::string_view("directory"))).WillByDefault(Return(dir.string()));
+    ON_CALL(config_, get_string(std::string_view("layout"))).WillByDefault(Return(layout));
+    if (!endings.empty()) ON_CALL(config_, get_string(std::string_view("line_endings"))).WillByDefault(Return(endings));
+    ON_CALL(config_, origin()).WillByDefault(Return("test [transports.file]"));
+    ON_CALL(host_, config()).WillByDefault(ReturnRef(config_));
+    ON_CALL(host_, hostname()).WillByDefault(Return("gw.example"));
+    ON_CALL(host_, resolve_path(_)).WillByDefault([](std::string_view p) { return std::string(p); });
+    return std::make_unique<file_transport>(host_);
+  }
+
+  static postern::delivery_request request(std::vector<std::string> rcpts) {
+    auto msg = std::make_shared<postern::message>();
+    msg->queue_id = "QUEUEID000000001";
+    msg->env.mail_from = "shop@example.com";
+    for (std::size_t i = 0; i < rcpts.size(); ++i) msg->env.recipients.push_back({static_cast<std::uint32_t>(i), rcpts[i], "", 0});
+    msg->raw = "Subject: hi\r\n\r\nline one\r\nline two\r\n";
+    return {msg, msg->env.recipients};
+  }
+
+  static std::vector<postern::recipient_result> run(file_transport& t, postern::delivery_request r) {
+    std::vector<postern::recipient_result> out;
+    t.deliver(std::move(r), [&](auto results) { out = std::move(results); });
+    return out;
+  }
+
+  static std::vector<std::filesystem::path> files_in(const std::filesystem::path& dir) {
+    std::vector<std::filesystem::path> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) out.push_back(e.path());
+    return out;
+  }
+
+  NiceMock<mock_config_section> config_;
+  NiceMock<mock_host> host_;
+  temp_dir dir_;
+};
+
+TEST_F(file_transport_test, writes_one_maildir_per_recipient) {
+  auto t = make(dir_ / "out");
+  EXPECT_TRUE(t->probe().available);
+  auto results = run(*t, request({"Ann@Example.com", "bob@example.com"}));
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) EXPECT_EQ(r.reply.code, 250) << r.reply.text;
+  auto ann = files_in(dir_ / "out" / "ann@example.com" / "new");
+  ASSERT_EQ(ann.size(), 1u);
+  EXPECT_TRUE(files_in(dir_ / "out" / "ann@example.com" / "tmp").empty());
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ / "out" / "ann@example.com" / "cur"));
+  EXPECT_EQ(postern::testing::read_file(ann[0]),
+            "Return-Path: <shop@example.com>\nDelivered-To: Ann@Example.com\nSubject: hi\n\nline one\nline two\n");
+  EXPECT_EQ(files_in(dir_ / "out" / "bob@example.com" / "new").size(), 1u);
+}
+
+TEST_F(file_transport_test, writes_one_eml_per_message_with_crlf) {
+  auto t = make(dir_ / "out", "eml");
+  auto results = run(*t, request({"a@example.com", "b@example.com"}));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].reply.code, 250);
+  auto files = files_in(dir_ / "out");
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].extension(), ".eml");
+  EXPECT_EQ(postern::testing::read_file(files[0]),
+            "Return-Path: <shop@example.com>\r\nX-Envelope-To: <a@example.com>\r\nX-Envelope-To: <b@example.com>\r\n"
+            "Subject: hi\r\n\r\nline one\r\nline two\r\n");
+}
+
+TEST_F(file_transport_test, bad_settings_are_refused_with_their_origin) {
+  try {
+    make(dir_ / "out", "mbox");
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("test [transports.file]: layout must be"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(make(dir_ / "out", "maildir", "cr"), std::invalid_argument);
+}
+
+TEST_F(file_transport_test, an_unusable_directory_makes_probe_say_why) {
+  postern::testing::write_file(dir_ / "not-a-dir", "x");
+  auto t = make(dir_ / "not-a-dir" / "out");
+  auto probe = t->probe();
+  EXPECT_FALSE(probe.available);
+  EXPECT_NE(probe.reason.find("cannot create"), std::string::npos) << probe.reason;
+  auto results = run(*t, request({"a@example.com"}));
+  EXPECT_EQ(results[0].reply.code, 451) << "an unwritable place is a temporary failure";
+}
+
+TEST_F(file_transport_test, a_read_only_disk_is_a_temporary_failure) {
+  const auto mount_point = dir_ / "ro";
+  const int rc = postern::testing::run_with_tmpfs(mount_point, 64, "ro", [&] {
+    auto t = make(mount_point);
+    auto probe = t->probe();
+    if (probe.available) return 10;
+    if (probe.reason.find("Read-only") == std::string::npos) {
+      std::fprintf(stderr, "probe reason: %s\n", probe.reason.c_str());
+      return 11;
+    }
+    auto results = run(*t, request({"a@example.com"}));
+    if (results.size() != 1 || results[0].reply.code != 451) return 12;
+    return 0;
+  });
+  ASSERT_NE(rc, -1) << "could not mount a tmpfs in a private namespace";
+  EXPECT_EQ(rc, 0);
+}
+
+TEST_F(file_transport_test, a_full_disk_is_452_and_leaves_no_partial_file) {
+  const auto mount_point = dir_ / "small";
+  const int rc = postern::testing::run_with_tmpfs(mount_point, 64, "", [&] {
+    auto t = make(mount_point);
+    if (!t->probe().available) return 10;
+    auto big = request({"a@example.com"});
+    auto msg = std::make_shared<postern::message>(*big.msg);
+    msg->raw += std::string(256 * 1024, 'x');
+    big.msg = msg;
+    auto results = run(*t, big);
+    if (results.size() != 1 || results[0].reply.code != 452 || results[0].reply.enhanced != "4.3.1") {
+      std::fprintf(stderr, "reply: %d %s\n", results.empty() ? 0 : results[0].reply.code,
+                   results.empty() ? "" : results[0].reply.text.c_str());
+      return 11;
+    }
+    if (!files_in(mount_point / "a@example.com" / "new").empty()) return 12;
+    if (!files_in(mount_point / "a@example.com" / "tmp").empty()) return 13;
+    // Small mail still fits: the transport is not stuck after the error.
+    auto small = run(*t, request({"a@example.com"}));
+    return small[0].reply.code == 250 ? 0 : 14;
+  });
+  ASSERT_NE(rc, -1) << "could not mount a tmpfs in a private namespace";
+  EXPECT_EQ(rc, 0);
+}
+
+TEST(maildir_name, is_safe_as_a_path) {
+  EXPECT_EQ(maildir_name("Ann@Example.COM"), "ann@example.com");
+  EXPECT_EQ(maildir_name("../../etc@x"), "_.._.._etc@x");
+  EXPECT_EQ(maildir_name("a/b@x"), "a_b@x");
+}
+
+}  // namespace
+}  // namespace postern::transports
