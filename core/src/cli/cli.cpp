@@ -1,5 +1,7 @@
 #include "cli/cli.hpp"
 
+#include "tenants/directory.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <sysexits.h>
@@ -58,6 +60,8 @@ int run(int argc, char** argv) {
   auto* q_delete = queue->add_subcommand("delete", "Remove a message from the queue without delivering it");
   q_delete->add_option("id", queue_id, "Queue id")->required();
   app.add_subcommand("sendmail", "Submit a message from stdin, sendmail-compatible (see docs/cli.md)");
+  auto* hash = app.add_subcommand("hash-password",
+                                  "Read a password on stdin and print its Argon2id hash for [tenants.NAME] smtp_users");
 
   try {
     app.parse(argc, argv);
@@ -68,6 +72,7 @@ int run(int argc, char** argv) {
 
   if (*serve) return with_config(config_path, serve_command);
   if (*plugins) return with_config(config_path, plugins_command);
+  if (*hash) return hash_password_command();
   if (*check) return config_check_command(config_path.empty() ? config::default_path() : std::filesystem::path(config_path));
   for (auto* sub : {q_list, q_show, q_flush, q_hold, q_release, q_delete}) {
     if (*sub) {
@@ -75,6 +80,17 @@ int run(int argc, char** argv) {
     }
   }
   return EX_USAGE;
+}
+
+int hash_password_command() {
+  std::string password;
+  if (!std::getline(std::cin, password) || password.empty()) {
+    std::cerr << "postern: hash-password reads the password from the first line of standard input\n";
+    return EX_USAGE;
+  }
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  std::cout << tenants::hash_password(password) << '\n';
+  return 0;
 }
 
 int config_check_command(const std::filesystem::path& path) {

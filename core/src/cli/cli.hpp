@@ -17,6 +17,7 @@ std::optional<config::settings> load_or_report(const std::filesystem::path& path
 int serve_command(const config::settings& settings);
 int plugins_command(const config::settings& settings);
 int config_check_command(const std::filesystem::path& path);
+int hash_password_command();
 int queue_command(const config::settings& settings, const std::string& action, const std::string& queue_id);
 /// `postern sendmail ARGS…` and `sendmail ARGS…`: sendmail's own option syntax, parsed by hand.
 int sendmail_command(const std::vector<std::string>& args);

@@ -4,6 +4,7 @@
 #include "submission/header_block.hpp"
 #include "submission/service.hpp"
 
+#include <fmt/format.h>
 #include <gmime/gmime.h>
 
 #include <pwd.h>
@@ -65,7 +66,7 @@ std::string parse(const std::vector<std::string>& args, sendmail_options& o) {
         break;
       case 'f':
       case 'r':
-        if (!value(o.sender)) return std::string("option -") + a[1] + " needs an address";
+        if (!value(o.sender)) return fmt::format("option -{} needs an address", a[1]);
         o.sender_given = true;
         break;
       case 'F':

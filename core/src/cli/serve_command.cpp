@@ -1,6 +1,8 @@
 #include "cli/cli.hpp"
 
 #include "delivery/engine.hpp"
+#include "ingress/smtp/server.hpp"
+#include "ingress/smtp/tls.hpp"
 #include "logging/log.hpp"
 #include "maildrop/pickup.hpp"
 #include "telemetry/registry.hpp"
@@ -8,12 +10,15 @@
 #include "plugin_host/transport_set.hpp"
 #include "spool/spool.hpp"
 #include "submission/service.hpp"
+#include "tenants/directory.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <sysexits.h>
+
+#include <thread>
 
 namespace asio = boost::asio;
 
@@ -30,6 +35,28 @@ delivery::engine_options engine_options_from(const config::settings& s) {
   o.workers = s.delivery.workers;
   o.poll_interval = s.delivery.poll_interval;
   return o;
+}
+
+/// The SMTP listener's settings, or an exception naming what is wrong (bad TLS files).
+ingress::smtp::server_options smtp_options_from(const config::settings& s) {
+  ingress::smtp::server_options o;
+  o.hostname = s.server.hostname;
+  o.max_message_size = s.submission.max_message_size;
+  o.smtp = s.smtp;
+  for (const auto& n : s.smtp.trusted_networks) o.trusted.emplace_back(n);
+  o.bare_line_endings = s.smtp.bare_line_endings == "reject" ? ingress::smtp::line_ending_rule::reject
+                                                             : ingress::smtp::line_ending_rule::normalise;
+  if (!s.tls.certificate.empty()) o.tls = ingress::smtp::make_server_tls(s.tls.certificate, s.tls.private_key);
+  return o;
+}
+
+void warn_if_demo(const config::settings& s) {
+  if (!s.demo) return;
+  auto log = logging::get("postern");
+  log->warn("****************************************************************************");
+  log->warn("* DEMO SETTINGS: tenant 'demo', SMTP login demo/demo, trusted 127.0.0.1.    *");
+  log->warn("* For trying postern on this machine only. Never expose this configuration. *");
+  log->warn("****************************************************************************");
 }
 
 void log_plugins(const std::vector<plugin_host::plugin_record>& plugins) {
@@ -49,6 +76,7 @@ int serve_command(const config::settings& s) {
   logging::init(s.server.log_level);
   auto log = logging::get("postern");
   log->info("postern {} starting: config {}, data {}", POSTERN_VERSION, s.file.string(), s.server.data_dir.string());
+  warn_if_demo(s);
 
   telemetry::registry metrics;
   std::unique_ptr<spool::spool> spool;
@@ -92,12 +120,25 @@ int serve_command(const config::settings& s) {
   spool->on_enqueued([&engine] { engine.wake(); });
   maildrop::pickup pickup(io, s.maildrop_dir(), submission);
 
+  tenants::directory tenants(s.tenants);
+  std::unique_ptr<ingress::smtp::server> smtp;
+  if (!s.smtp.listen.empty() || !s.smtp.tls_listen.empty()) {
+    try {
+      smtp = std::make_unique<ingress::smtp::server>(io, smtp_options_from(s), submission, policies->chain(), tenants);
+      smtp->start();
+    } catch (const std::exception& e) {
+      log->critical("{}", e.what());
+      return EX_CONFIG;
+    }
+  }
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     log->info("signal {}: stopping; finishing deliveries in progress", signal);
     pickup.stop();
+    if (smtp) smtp->stop();
     engine.shutdown([&io] { io.stop(); });
     // Transports get a bounded time; what is not recorded by then is retried after restart.
     deadline.expires_after(std::chrono::seconds(30));
@@ -109,7 +150,12 @@ int serve_command(const config::settings& s) {
   engine.start();
   pickup.start();
   log->info("postern ready");
+  const std::size_t threads =
+      s.server.threads ? s.server.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> runners;
+  for (std::size_t i = 1; i < threads; ++i) runners.emplace_back([&io] { io.run(); });
   io.run();
+  for (auto& t : runners) t.join();
 
   spool->on_enqueued(nullptr);
   transports.stop_all();

@@ -2,7 +2,11 @@
 
 #include "config/duration.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstdlib>
@@ -158,6 +162,11 @@ void read_server(const toml::table& root, settings& s, std::vector<config_error>
   s.server.hostname = r.string("hostname").value_or(system_hostname());
   s.server.data_dir = absolute_from(base, r.string("data_dir").value_or("/var/lib/postern"));
   s.server.log_level = r.string("log_level").value_or("info");
+  if (auto demo = r.get<bool>("demo", "true or false")) s.demo = *demo;
+  if (auto n = r.integer("threads")) {
+    if (*n < 0 || *n > 256) r.error(root["server"]["threads"].node(), "threads", "expected 0 to 256");
+    else s.server.threads = static_cast<std::size_t>(*n);
+  }
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error"};
   if (!levels.count(s.server.log_level))
     r.error(root["server"]["log_level"].node(), "log_level", "expected one of trace, debug, info, warn, error");
@@ -222,6 +231,133 @@ void read_delivery(const toml::table& root, settings& s, std::vector<config_erro
   r.report_unknown_keys();
 }
 
+std::size_t read_count(table_reader& r, const toml::table* t, std::string_view key, std::size_t value,
+                       std::int64_t low, std::int64_t high) {
+  if (auto n = r.integer(key)) {
+    if (*n < low || *n > high) {
+      r.error((*t)[key].node(), key, "expected " + std::to_string(low) + " to " + std::to_string(high));
+    } else {
+      return static_cast<std::size_t>(*n);
+    }
+  }
+  return value;
+}
+
+bool valid_cidr(const std::string& text) {
+  const auto slash = text.find('/');
+  const std::string address = text.substr(0, slash);
+  boost::system::error_code ec;
+  const auto parsed = boost::asio::ip::make_address(address, ec);
+  if (ec) return false;
+  if (slash == std::string::npos) return true;
+  int bits = -1;
+  try {
+    bits = std::stoi(text.substr(slash + 1));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return bits >= 0 && bits <= (parsed.is_v4() ? 32 : 128);
+}
+
+void read_smtp(const toml::table& root, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  const toml::table* t = sub_table(root, "smtp", file, errors);
+  table_reader r(t, "smtp", file, errors);
+  auto& m = s.smtp;
+  m.listen = r.strings("listen").value_or(m.listen);
+  m.tls_listen = r.strings("tls_listen").value_or(m.tls_listen);
+  m.max_recipients = read_count(r, t, "max_recipients", m.max_recipients, 1, 100000);
+  m.max_connections = read_count(r, t, "max_connections", m.max_connections, 1, 1000000);
+  m.max_connections_per_client = read_count(r, t, "max_connections_per_client", m.max_connections_per_client, 1, 1000000);
+  m.max_errors = read_count(r, t, "max_errors", m.max_errors, 1, 1000);
+  m.auth_max_failures = read_count(r, t, "auth_max_failures", m.auth_max_failures, 1, 1000);
+  m.command_timeout = r.duration("command_timeout").value_or(m.command_timeout);
+  m.data_timeout = r.duration("data_timeout").value_or(m.data_timeout);
+  m.auth_failure_window = r.duration("auth_failure_window").value_or(m.auth_failure_window);
+  m.auth_failure_delay = r.duration("auth_failure_delay").value_or(m.auth_failure_delay);
+  m.trusted_tenant = r.string("trusted_tenant").value_or("");
+  m.auth_without_tls = r.get<bool>("auth_without_tls", "true or false").value_or(false);
+  m.bare_line_endings = r.string("bare_line_endings").value_or(m.bare_line_endings);
+  if (m.bare_line_endings != "normalise" && m.bare_line_endings != "reject")
+    r.error((*t)["bare_line_endings"].node(), "bare_line_endings", "expected \"normalise\" or \"reject\"");
+  m.trusted_networks = r.strings("trusted_networks").value_or(m.trusted_networks);
+  for (const auto& n : m.trusted_networks) {
+    if (!valid_cidr(n)) r.error((*t)["trusted_networks"].node(), "trusted_networks", "not an address or CIDR block: " + n);
+  }
+  if (!m.trusted_networks.empty() && m.trusted_tenant.empty())
+    r.error((*t)["trusted_networks"].node(), "trusted_tenant", "trusted_networks needs a trusted_tenant to send as");
+  r.report_unknown_keys();
+}
+
+void read_tls(const toml::table& root, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  const toml::table* t = sub_table(root, "tls", file, errors);
+  table_reader r(t, "tls", file, errors);
+  if (auto c = r.string("certificate")) s.tls.certificate = absolute_from(s.server.data_dir, *c);
+  if (auto k = r.string("private_key")) s.tls.private_key = absolute_from(s.server.data_dir, *k);
+  if (s.tls.certificate.empty() != s.tls.private_key.empty())
+    r.error(t ? t->get("certificate") : nullptr, "certificate", "certificate and private_key go together");
+  r.report_unknown_keys();
+}
+
+void read_tenant(const std::string& name, const toml::table& t, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  table_reader r(&t, "tenants." + name, file, errors);
+  tenant_settings tenant;
+  tenant.name = name;
+  tenant.sending_domains = r.strings("sending_domains").value_or(std::vector<std::string>{});
+  tenant.notify_address = r.string("notify_address").value_or("");
+  r.allow("smtp_users");
+  if (const toml::node* users = t.get("smtp_users")) {
+    const toml::array* list = users->as_array();
+    if (!list) r.error(users, "smtp_users", "expected a list of { user = \"…\", password_hash = \"…\" }");
+    for (std::size_t i = 0; list && i < list->size(); ++i) {
+      const toml::table* entry = (*list)[i].as_table();
+      table_reader u(entry, "tenants." + name + ".smtp_users[" + std::to_string(i) + "]", file, errors);
+      smtp_user user{u.string("user").value_or(""), u.string("password_hash").value_or("")};
+      u.report_unknown_keys();
+      if (!entry || user.user.empty()) {
+        r.error(&(*list)[i], "smtp_users", "each entry needs a user");
+        continue;
+      }
+      // Only hashes: a clear-text password in a config file is refused outright.
+      if (!user.password_hash.starts_with("$argon2id$") && !user.password_hash.starts_with("$argon2i$")) {
+        u.error(entry->get("password_hash") ? entry->get("password_hash") : entry, "password_hash",
+                "expected an Argon2 hash from `postern hash-password`, never a clear-text password");
+        continue;
+      }
+      tenant.smtp_users.push_back(std::move(user));
+    }
+  }
+  r.report_unknown_keys();
+  s.tenants.push_back(std::move(tenant));
+}
+
+void read_tenants(const toml::table& root, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  const toml::table* t = sub_table(root, "tenants", file, errors);
+  if (!t) return;
+  for (const auto& [name, node] : *t) {
+    if (const toml::table* tenant = node.as_table()) {
+      read_tenant(std::string(name.str()), *tenant, s, errors);
+    } else {
+      errors.push_back({file, node.source().begin.line, node.source().begin.column, "tenants." + std::string(name.str()),
+                        "expected a table"});
+    }
+  }
+  std::set<std::string> users;
+  for (const auto& tenant : s.tenants) {
+    for (const auto& u : tenant.smtp_users) {
+      if (!users.insert(u.user).second)
+        errors.push_back({file, 0, 0, "tenants." + tenant.name, "SMTP user " + u.user + " belongs to two tenants"});
+    }
+  }
+  if (!s.smtp.trusted_tenant.empty()) {
+    const bool known = std::any_of(s.tenants.begin(), s.tenants.end(), [&](const auto& x) { return x.name == s.smtp.trusted_tenant; });
+    if (!known) errors.push_back({file, 0, 0, "smtp.trusted_tenant", "no tenant named " + s.smtp.trusted_tenant});
+  }
+}
+
 void read_plugins(const toml::table& root, settings& s, std::vector<config_error>& errors) {
   const std::string file = s.file.string();
   if (const toml::table* t = sub_table(root, "transports", file, errors)) {
@@ -263,8 +399,12 @@ load_result parse(std::string_view text, const std::filesystem::path& file) {
   read_submission(root, s, result.errors);
   read_spool(root, s, result.errors);
   read_delivery(root, s, result.errors);
+  read_smtp(root, s, result.errors);
+  read_tls(root, s, result.errors);
+  read_tenants(root, s, result.errors);
   read_plugins(root, s, result.errors);
-  static const std::set<std::string> sections{"server", "submission", "spool", "delivery", "transports", "policies"};
+  static const std::set<std::string> sections{"server", "submission", "spool", "delivery", "smtp", "tls",
+                                              "tenants", "transports", "policies"};
   for (const auto& [key, node] : root) {
     if (!sections.count(std::string(key.str())))
       result.errors.push_back({file.string(), node.source().begin.line, node.source().begin.column,

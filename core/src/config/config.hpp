@@ -30,6 +30,7 @@ struct server_settings {
   std::filesystem::path data_dir;            ///< Absolute after loading.
   std::string log_level = "info";
   std::vector<std::filesystem::path> plugin_dirs;  ///< Absolute after loading.
+  std::size_t threads = 0;                   ///< Threads running network I/O; 0: one per core.
 };
 
 struct submission_settings {
@@ -52,6 +53,45 @@ struct delivery_settings {
   std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
 };
 
+/// `[smtp]`: the SMTP submission listener (RFC 5321 with the extensions in docs/smtp.md).
+struct smtp_settings {
+  std::vector<std::string> listen;              ///< "host:port"; empty: no SMTP listener.
+  std::vector<std::string> tls_listen;          ///< Implicit TLS ("465-style", RFC 8314).
+  std::size_t max_recipients = 1000;
+  std::size_t max_connections = 1000;
+  std::size_t max_connections_per_client = 100;
+  std::size_t max_errors = 10;
+  std::chrono::milliseconds command_timeout = std::chrono::minutes(5);   ///< RFC 5321 §4.5.3.2
+  std::chrono::milliseconds data_timeout = std::chrono::minutes(3);      ///< per data block
+  std::vector<std::string> trusted_networks;    ///< CIDR blocks that may send without AUTH.
+  std::string trusted_tenant;                   ///< Tenant of mail from trusted networks.
+  bool auth_without_tls = false;                ///< Offer AUTH on cleartext connections.
+  std::string bare_line_endings = "normalise";  ///< "normalise" or "reject".
+  std::size_t auth_max_failures = 5;
+  std::chrono::milliseconds auth_failure_window = std::chrono::minutes(5);
+  std::chrono::milliseconds auth_failure_delay = std::chrono::seconds(1);
+};
+
+/// `[tls]`: certificate and key for STARTTLS and implicit TLS.
+struct tls_settings {
+  std::filesystem::path certificate;            ///< PEM chain; empty: no TLS.
+  std::filesystem::path private_key;
+};
+
+/// One SMTP login of a tenant. Only the Argon2id hash is kept (libsodium's crypto_pwhash_str).
+struct smtp_user {
+  std::string user;
+  std::string password_hash;
+};
+
+/// `[tenants.NAME]`: a shop, publisher or app that sends through postern.
+struct tenant_settings {
+  std::string name;
+  std::vector<smtp_user> smtp_users;
+  std::vector<std::string> sending_domains;
+  std::string notify_address;
+};
+
 /// The whole configuration, validated. Plugin sections are kept as TOML for the plugins.
 struct settings {
   std::filesystem::path file;                ///< The file it came from.
@@ -59,6 +99,10 @@ struct settings {
   submission_settings submission;
   spool_settings spool;
   delivery_settings delivery;
+  smtp_settings smtp;
+  tls_settings tls;
+  std::vector<tenant_settings> tenants;
+  bool demo = false;                          ///< [server] demo: warn loudly at start-up.
   toml::table transports;                    ///< [transports.NAME] sections.
   toml::table policies;                      ///< [policies.NAME] sections.
   std::vector<std::string> policy_order;     ///< [policies] order = [...]

@@ -1,0 +1,137 @@
+#include "ingress/smtp/server.hpp"
+
+#include "ingress/smtp/session.hpp"
+#include "logging/log.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace postern::ingress::smtp {
+
+server::server(asio::io_context& io, server_options options, submission::service& submission,
+               const policies::chain& policies, const tenants::directory& tenants)
+    : io_(io),
+      options_(std::move(options)),
+      submission_(submission),
+      policies_(policies),
+      tenants_(tenants),
+      services_{options_, submission_, policies_, tenants_, blocking_, *this} {}
+
+server::~server() {
+  stop();
+  blocking_.join();
+}
+
+void server::start() {
+  auto bind = [&](const std::string& text, bool implicit_tls) {
+    tcp::endpoint endpoint;
+    try {
+      endpoint = parse_endpoint(text);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("smtp: bad listen address: " + std::string(e.what()));
+    }
+    auto acceptor = std::make_unique<tcp::acceptor>(io_);
+    boost::system::error_code ec;
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor->bind(endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("smtp: cannot listen on " + text + ": " + ec.message());
+    acceptors_.push_back(std::move(acceptor));
+    implicit_tls_.push_back(implicit_tls);
+  };
+  for (const auto& l : options_.smtp.listen) bind(l, false);
+  if (!options_.smtp.tls_listen.empty() && !options_.tls)
+    throw std::runtime_error("smtp: tls_listen needs [tls] certificate and private_key");
+  for (const auto& l : options_.smtp.tls_listen) bind(l, true);
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+    logging::get("smtp")->info("listening on {}{}", bound()[i], implicit_tls_[i] ? " (implicit TLS)" : "");
+    asio::co_spawn(io_, accept_loop(*acceptors_[i], implicit_tls_[i]), asio::detached);
+  }
+}
+
+void server::stop() {
+  for (auto& a : acceptors_) {
+    boost::system::error_code ignored;
+    a->close(ignored);
+  }
+}
+
+std::vector<std::string> server::bound() const {
+  std::vector<std::string> out;
+  for (const auto& a : acceptors_) {
+    boost::system::error_code ec;
+    const auto e = a->local_endpoint(ec);
+    if (ec) continue;
+    const auto host = e.address().to_string();
+    out.push_back((e.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(e.port()));
+  }
+  return out;
+}
+
+asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, bool implicit_tls) {
+  for (;;) {
+    boost::system::error_code ec;
+    // Each connection gets its own strand: its coroutine never runs on two threads at once.
+    tcp::socket socket = co_await acceptor.async_accept(asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      // EMFILE and friends: wait a little instead of spinning.
+      logging::get("smtp")->warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::use_awaitable);
+      continue;
+    }
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, run_session(std::move(socket), services_, implicit_tls), asio::detached);
+  }
+}
+
+bool server::admit(const asio::ip::address& client) {
+  std::lock_guard lock(mutex_);
+  auto& n = per_client_[client];
+  if (total_.load() >= options_.smtp.max_connections || n >= options_.smtp.max_connections_per_client) {
+    if (n == 0) per_client_.erase(client);
+    return false;
+  }
+  ++n;
+  ++total_;
+  return true;
+}
+
+void server::release(const asio::ip::address& client) {
+  std::lock_guard lock(mutex_);
+  auto it = per_client_.find(client);
+  if (it == per_client_.end()) return;
+  if (--it->second == 0) per_client_.erase(it);
+  --total_;
+}
+
+bool server::auth_blocked(const asio::ip::address& client) {
+  std::lock_guard lock(mutex_);
+  auto it = auth_failures_.find(client);
+  if (it == auth_failures_.end()) return false;
+  const auto horizon = std::chrono::steady_clock::now() - options_.smtp.auth_failure_window;
+  while (!it->second.empty() && it->second.front() < horizon) it->second.pop_front();
+  if (it->second.empty()) {
+    auth_failures_.erase(it);
+    return false;
+  }
+  return it->second.size() >= options_.smtp.auth_max_failures;
+}
+
+void server::auth_failed(const asio::ip::address& client) {
+  std::lock_guard lock(mutex_);
+  auto& failures = auth_failures_[client];
+  failures.push_back(std::chrono::steady_clock::now());
+  // Bounded memory per address: only the most recent failures matter.
+  while (failures.size() > options_.smtp.auth_max_failures) failures.pop_front();
+}
+
+}  // namespace postern::ingress::smtp

@@ -1,0 +1,41 @@
+#pragma once
+
+#include "config/config.hpp"
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace postern::tenants {
+
+/// The tenants postern sends for, and their credentials. Passwords are checked against
+/// Argon2id hashes (libsodium). A successful check is remembered as a keyed BLAKE2b digest
+/// of user and password under a per-process random key, so an app that logs in on every
+/// connection costs one Argon2 verification, not one per connection; no password is kept.
+///
+/// Thread-safe.
+class directory {
+ public:
+  explicit directory(std::vector<config::tenant_settings> tenants);
+
+  const config::tenant_settings* find(std::string_view name) const;
+  /// The tenant that owns this SMTP login, if the password matches. Slow (Argon2id) unless
+  /// the same credentials succeeded before: call it off the I/O threads.
+  std::optional<std::string> authenticate_smtp(std::string_view user, std::string_view password) const;
+
+ private:
+  std::string digest(std::string_view user, std::string_view password) const;
+
+  std::vector<config::tenant_settings> tenants_;
+  std::map<std::string, std::pair<std::string, std::string>, std::less<>> users_;  // user -> (tenant, hash)
+  unsigned char cache_key_[32];
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, std::string, std::less<>> verified_;  // user -> digest
+};
+
+/// An Argon2id hash of `password` in libsodium's string format ("$argon2id$v=19$…").
+std::string hash_password(std::string_view password);
+
+}  // namespace postern::tenants
