@@ -2,6 +2,7 @@
 // Small on purpose: it shows the whole plugin contract (settings, probe, deliver, entry points).
 #include <postern/postern.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 
@@ -14,6 +15,8 @@ class hello_transport final : public postern::transport {
       : host_(host), log_file_(host.resolve_path(host.config().get_string("log_file").value_or("hello.log"))) {}
 
   postern::probe_result probe() override {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(log_file_).parent_path(), ec);
     std::ofstream out(log_file_, std::ios::app);
     if (!out) return {false, "cannot write " + log_file_};
     return {true, "logging to " + log_file_};

@@ -13,7 +13,7 @@ namespace postern::transports {
 ///
 /// layout = "maildir": each recipient gets a Maildir `<directory>/<address>/` and the message
 /// is written to tmp/, fsync'd, renamed into new/ and the directory fsync'd, the Maildir way.
-/// layout = "eml": one `<queue id>.<unique>.eml` per message in `<directory>`, same care.
+/// layout = "eml": one `<unique>.eml` per message in `<directory>`, same care.
 /// Failures to write (full disk, read-only or unwritable directory) answer 4xx, never lose mail.
 class file_transport final : public postern::transport {
  public:

@@ -32,7 +32,24 @@ int run(int argc, char** argv) {
   const std::string program = std::filesystem::path(argc > 0 ? argv[0] : "postern").filename().string();
   // Installed as (or linked to) "sendmail", it behaves as sendmail, like Postfix's does.
   if (program == "sendmail") return sendmail_command({argv + 1, argv + argc});
-  if (argc > 1 && std::string_view(argv[1]) == "sendmail") return sendmail_command({argv + 2, argv + argc});
+  // `postern [-c FILE] sendmail ARGS`: everything after "sendmail" is sendmail's own syntax.
+  {
+    std::string config;
+    int i = 1;
+    while (i < argc) {
+      const std::string_view a = argv[i];
+      if ((a == "-c" || a == "--config") && i + 1 < argc) {
+        config = argv[i + 1];
+        i += 2;
+      } else if (a.starts_with("--config=")) {
+        config = std::string(a.substr(9));
+        ++i;
+      } else {
+        break;
+      }
+    }
+    if (i < argc && std::string_view(argv[i]) == "sendmail") return sendmail_command({argv + i + 1, argv + argc}, config);
+  }
 
   CLI::App app{"postern: a plugin-based mail transport gateway"};
   app.set_version_flag("--version", std::string("postern ") + POSTERN_VERSION);
@@ -40,6 +57,8 @@ int run(int argc, char** argv) {
   std::string config_path;
   app.add_option("-c,--config", config_path, "Configuration file (default: $POSTERN_CONFIG, else " POSTERN_DEFAULT_CONFIG ")");
 
+  // -c may come before or after the subcommand ("postern queue list -c FILE").
+  app.fallthrough();
   auto* serve = app.add_subcommand("serve", "Run the gateway until SIGTERM or SIGINT");
   auto* plugins = app.add_subcommand("plugins", "List the plugins found, and whether each transport is usable here");
   auto* config_cmd = app.add_subcommand("config", "Configuration tools");
@@ -59,6 +78,8 @@ int run(int argc, char** argv) {
   q_release->add_option("id", queue_id, "Queue id")->required();
   auto* q_delete = queue->add_subcommand("delete", "Remove a message from the queue without delivering it");
   q_delete->add_option("id", queue_id, "Queue id")->required();
+  for (auto* sub : app.get_subcommands({})) sub->fallthrough();
+  for (auto* sub : {check, q_list, q_show, q_flush, q_hold, q_release, q_delete}) sub->fallthrough();
   app.add_subcommand("sendmail", "Submit a message from stdin, sendmail-compatible (see docs/cli.md)");
   auto* hash = app.add_subcommand("hash-password",
                                   "Read a password on stdin and print its Argon2id hash for [tenants.NAME] smtp_users");

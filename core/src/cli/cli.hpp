@@ -20,6 +20,7 @@ int config_check_command(const std::filesystem::path& path);
 int hash_password_command();
 int queue_command(const config::settings& settings, const std::string& action, const std::string& queue_id);
 /// `postern sendmail ARGS…` and `sendmail ARGS…`: sendmail's own option syntax, parsed by hand.
-int sendmail_command(const std::vector<std::string>& args);
+/// `config_path` comes from `postern -c FILE sendmail`; -C in ARGS overrides it.
+int sendmail_command(const std::vector<std::string>& args, const std::string& config_path = {});
 
 }  // namespace postern::cli

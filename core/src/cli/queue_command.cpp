@@ -1,5 +1,6 @@
 #include "cli/cli.hpp"
 
+#include "maildrop/maildrop.hpp"
 #include "spool/spool.hpp"
 #include "submission/header_block.hpp"
 
@@ -26,10 +27,16 @@ std::string reply_text(const postern::smtp_reply& r) {
   return std::to_string(r.code) + (r.enhanced.empty() ? "" : " " + r.enhanced) + " " + r.text;
 }
 
-int list(spool::spool& spool) {
+void print_maildrop_backlog(const config::settings& s) {
+  const auto waiting = maildrop::waiting(s.maildrop_dir()).size();
+  if (waiting) std::cout << "-- " << waiting << " message(s) in the maildrop, not yet taken by the server\n";
+}
+
+int list(spool::spool& spool, const config::settings& s) {
   const auto messages = spool.pending();
   if (messages.empty()) {
     std::cout << "Mail queue is empty\n";
+    print_maildrop_backlog(s);
     return 0;
   }
   std::cout << "-Queue ID-------- --Size-- ----Arrival Time---- -Sender/Recipient-------\n";
@@ -48,6 +55,7 @@ int list(spool::spool& spool) {
   }
   std::cout << "-- " << (bytes + 1023) / 1024 << " Kbytes in " << messages.size()
             << (messages.size() == 1 ? " Request.\n" : " Requests.\n");
+  print_maildrop_backlog(s);
   return 0;
 }
 
@@ -103,7 +111,7 @@ int act(std::size_t changed, const std::string& what, const std::string& id) {
 
 int queue_command(const config::settings& s, const std::string& action, const std::string& id) {
   spool::spool spool(spool::spool_options{s.spool.dir, s.spool.max_batch, nullptr});
-  if (action == "list") return list(spool);
+  if (action == "list") return list(spool, s);
   if (action == "show") return show(spool, id);
   if (action == "flush") return act(spool.flush(id), action, id);
   if (action == "hold") return act(spool.hold(id), action, id);

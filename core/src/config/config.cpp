@@ -220,6 +220,10 @@ void read_delivery(const toml::table& root, settings& s, std::vector<config_erro
   }
   d.max_age = r.duration("max_age").value_or(d.max_age);
   d.poll_interval = r.duration("poll_interval").value_or(d.poll_interval);
+  if (d.poll_interval < std::chrono::milliseconds(10)) {
+    r.error((*t)["poll_interval"].node(), "poll_interval", "must be at least 10ms");
+    d.poll_interval = std::chrono::milliseconds(10);
+  }
   if (auto n = r.integer("max_parallel")) {
     if (*n < 1 || *n > 10000) r.error((*t)["max_parallel"].node(), "max_parallel", "expected 1 to 10000");
     else d.max_parallel = static_cast<std::size_t>(*n);
@@ -410,6 +414,8 @@ load_result parse(std::string_view text, const std::filesystem::path& file) {
       result.errors.push_back({file.string(), node.source().begin.line, node.source().begin.column,
                                std::string(key.str()), "unknown section"});
   }
+  // Name the file as the operator gave it, in every message.
+  for (auto& e : result.errors) e.file = file.string();
   if (result.errors.empty()) result.value = std::move(s);
   return result;
 }
@@ -428,6 +434,14 @@ load_result load(const std::filesystem::path& file) {
 
 std::filesystem::path default_path() {
   if (const char* env = std::getenv("POSTERN_CONFIG"); env && *env) return env;
+  // An installation moved to another prefix keeps working: <prefix>/etc/postern/postern.toml
+  // next to <prefix>/bin/postern wins over the path compiled in.
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto beside = exe.parent_path().parent_path() / "etc/postern/postern.toml";
+    if (std::filesystem::exists(beside, ec)) return beside;
+  }
   return POSTERN_DEFAULT_CONFIG;
 }
 

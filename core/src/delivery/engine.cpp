@@ -40,7 +40,7 @@ std::string describe(const postern::smtp_reply& r) {
 
 }  // namespace
 
-engine::engine(asio::io_context& io, spool::spool& spool, const plugin_host::transport_set& transports,
+engine::engine(asio::io_context& io, spool::spool& spool, plugin_host::transport_set& transports,
                const policies::chain& policies, engine_options options, postern::metrics* metrics)
     : io_(io),
       strand_(asio::make_strand(io)),
@@ -120,6 +120,12 @@ void engine::start_attempt(const std::string& queue_id) {
   in_flight_.insert(queue_id);
 
   const auto* transport = transports_.pick();
+  if (!transport && std::chrono::steady_clock::now() - last_reprobe_ > std::chrono::seconds(30)) {
+    // Nothing is usable: look again now and then, so a relay that comes back is used
+    // without a restart.
+    last_reprobe_ = std::chrono::steady_clock::now();
+    if (transports_.reprobe() > 0) transport = transports_.pick();
+  }
   if (!transport) {
     finish_attempt(a, {});  // every recipient gets the "no transport" deferral below
     return;
@@ -222,8 +228,10 @@ void engine::recorded(std::shared_ptr<attempt> a, const spool::attempt_record& r
       log()->info("{}: sender non-delivery notification: {}", msg.queue_id, e.reply.text);
       continue;
     }
-    log()->info("{}: to=<{}>, transport={}, delay={:.3f}s, status={} ({})", msg.queue_id, e.recipient,
-                e.transport.empty() ? "none" : e.transport, seconds, e.type, describe(e.reply));
+    const double since_arrival = std::chrono::duration<double>(e.time - msg.arrival).count();
+    log()->info("{}: to=<{}>, transport={}, delay={:.3f}s, attempt={:.3f}s, status={} ({})", msg.queue_id,
+                e.recipient, e.transport.empty() ? "none" : e.transport, since_arrival, seconds, e.type,
+                describe(e.reply));
     if (metrics_) {
       metrics_->add("postern_messages_" + e.type + "_total", 1, {{"transport", e.transport}, {"tenant", msg.tenant}});
     }

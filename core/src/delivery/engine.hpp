@@ -42,7 +42,7 @@ struct engine_options {
 /// Threading: its own state lives on a strand of `io`; transports run on a worker pool.
 class engine {
  public:
-  engine(boost::asio::io_context& io, spool::spool& spool, const plugin_host::transport_set& transports,
+  engine(boost::asio::io_context& io, spool::spool& spool, plugin_host::transport_set& transports,
          const policies::chain& policies, engine_options options, postern::metrics* metrics = nullptr);
   ~engine();
 
@@ -69,7 +69,8 @@ class engine {
   boost::asio::steady_timer timer_;
   boost::asio::thread_pool workers_;
   spool::spool& spool_;
-  const plugin_host::transport_set& transports_;
+  plugin_host::transport_set& transports_;
+  std::chrono::steady_clock::time_point last_reprobe_{};
   const policies::chain& policies_;
   engine_options options_;
   backoff backoff_;

@@ -60,6 +60,9 @@ std::string write(const std::filesystem::path& dir, const drop& d) {
   for (const auto& r : d.recipients) rcpts.emplace_back(r);
   header["to"] = std::move(rcpts);
   header["size"] = d.raw.size();
+  header["notify"] = d.notify;
+  header["ret"] = d.ret;
+  header["envid"] = d.envid;
 
   const std::string name = unique_name();
   const auto tmp = dir / "tmp" / name;
@@ -110,6 +113,10 @@ std::optional<drop> read(const std::filesystem::path& file, std::string& error) 
     d.user = boost::json::value_to<std::string>(h.at("user"));
     d.recipients = boost::json::value_to<std::vector<std::string>>(h.at("to"));
     const auto size = h.at("size").to_number<std::uint64_t>();
+    // Optional fields: drops written by an older postern lack them.
+    if (auto* n = h.if_contains("notify")) d.notify = n->to_number<unsigned>();
+    if (auto* r = h.if_contains("ret")) d.ret = boost::json::value_to<std::string>(*r);
+    if (auto* e = h.if_contains("envid")) d.envid = boost::json::value_to<std::string>(*e);
     std::ostringstream body;
     body << in.rdbuf();
     d.raw = body.str();

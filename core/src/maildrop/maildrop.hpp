@@ -14,6 +14,9 @@ struct drop {
   std::string tenant;
   std::string user;          ///< The local user who submitted it.
   std::string raw;
+  unsigned notify = 0;       ///< RFC 3461 NOTIFY for every recipient (sendmail -N).
+  std::string ret;           ///< "full", "hdrs" or empty (sendmail -R).
+  std::string envid;         ///< sendmail -V.
 };
 
 /// Writes a drop so that it survives a crash the moment this returns: the file is written

@@ -39,9 +39,16 @@ asio::awaitable<void> pickup::run() {
 }
 
 void pickup::scan() {
+  const auto now = std::chrono::steady_clock::now();
   for (const auto& file : waiting(dir_)) {
     if (in_progress_.size() >= 256) break;  // bounded: the spool's batches take the rest next tick
-    if (!in_progress_.count(file.filename().string())) take(file);
+    const std::string name = file.filename().string();
+    if (in_progress_.count(name)) continue;
+    if (auto it = retry_after_.find(name); it != retry_after_.end()) {
+      if (now < it->second) continue;
+      retry_after_.erase(it);
+    }
+    take(file);
   }
 }
 
@@ -60,7 +67,9 @@ void pickup::take(const std::filesystem::path& file) {
   submission::request req;
   req.tenant = d->tenant;
   req.env.mail_from = d->mail_from;
-  for (auto& r : d->recipients) req.env.recipients.push_back({0, std::move(r), "", postern::notify_default});
+  for (auto& r : d->recipients) req.env.recipients.push_back({0, std::move(r), "", d->notify});
+  req.env.envid = d->envid;
+  req.env.ret = d->ret == "full" ? postern::dsn_ret::full : d->ret == "hdrs" ? postern::dsn_ret::headers : postern::dsn_ret::unspecified;
   req.raw = std::move(d->raw);
   req.trace.protocol = "local";
   req.trace.local_user = d->user;
@@ -83,7 +92,9 @@ void pickup::take(const std::filesystem::path& file) {
         log->error("maildrop file {} refused: {} {} {}; moved to rejected/", name, r.reply.code, r.reply.enhanced,
                    r.reply.text);
       } else {
-        log->warn("maildrop file {} not taken yet: {} {}", name, r.reply.code, r.reply.text);
+        // Refused for now (spool full, a policy deferring): try again later, not every tick.
+        retry_after_[name] = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        log->warn("maildrop file {} not taken yet: {} {}; next try in 30s", name, r.reply.code, r.reply.text);
       }
     });
   });

@@ -8,6 +8,7 @@
 #include <boost/asio/strand.hpp>
 
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 
@@ -35,6 +36,7 @@ class pickup {
   submission::service& submission_;
   std::chrono::milliseconds interval_;
   std::set<std::string> in_progress_;
+  std::map<std::string, std::chrono::steady_clock::time_point> retry_after_;  // refused for now
   bool stopping_ = false;
 };
 

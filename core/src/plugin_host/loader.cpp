@@ -11,6 +11,14 @@ constexpr const char* create_symbol = "postern_plugin_create";
 constexpr const char* destroy_symbol = "postern_plugin_destroy";
 
 bool valid_kind(std::string_view kind) { return kind == "transport" || kind == "policy"; }
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
 }  // namespace
 
 library::library(boost::dll::shared_library lib, const postern_plugin_descriptor& descriptor,
@@ -79,8 +87,8 @@ plugin_record load(const std::filesystem::path& file) {
   record.kind = d->kind ? d->kind : "";
   record.version = d->version ? d->version : "";
   record.summary = d->summary ? d->summary : "";
-  if (record.name.empty() || !valid_kind(record.kind)) {
-    record.error = "invalid descriptor: needs a name and kind \"transport\" or \"policy\"";
+  if (!valid_name(record.name) || !valid_kind(record.kind)) {
+    record.error = "invalid descriptor: needs a name of [a-z0-9_] and kind \"transport\" or \"policy\"";
     return record;
   }
   auto& create = lib.get_alias<postern::plugin_create_fn>(create_symbol);

@@ -86,6 +86,23 @@ const transport_entry* transport_set::pick(std::string_view preferred) const {
   return nullptr;
 }
 
+std::size_t transport_set::reprobe() {
+  std::size_t recovered = 0;
+  for (auto& e : entries_) {
+    if (!e.impl || e.probe.available) continue;
+    try {
+      e.probe = e.impl->probe();
+    } catch (const std::exception& ex) {
+      e.probe = {false, ex.what()};
+    }
+    if (e.probe.available) {
+      ++recovered;
+      logging::get("plugins")->info("transport {} is available again ({})", e.name, e.probe.reason);
+    }
+  }
+  return recovered;
+}
+
 void transport_set::stop_all() {
   for (auto& e : entries_) {
     if (e.impl) e.impl->stop();

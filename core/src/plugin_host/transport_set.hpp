@@ -37,6 +37,9 @@ class transport_set {
   const std::vector<transport_entry>& entries() const noexcept { return entries_; }
   /// The first available transport, preferring `preferred` if it is available. Null if none.
   const transport_entry* pick(std::string_view preferred = {}) const;
+  /// Probes again the transports that were unavailable (a relay came back, a disk was
+  /// mounted). Returns how many became available. Call from one thread at a time.
+  std::size_t reprobe();
   /// Calls stop() on each transport (before the delivery engine's threads are joined).
   void stop_all();
 

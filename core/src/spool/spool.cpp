@@ -120,7 +120,7 @@ struct writer_statements {
         update_recipient(db,
                          "UPDATE recipients SET state = ?3, attempts = ?4, next_attempt = ?5, last_code = ?6, "
                          "last_enhanced = ?7, last_text = ?8, transport = ?9, remote_id = ?10 "
-                         "WHERE message_id = ?1 AND idx = ?2"),
+                         "WHERE message_id = ?1 AND idx = ?2 AND state < 2"),
         finish_message(db,
                        "UPDATE messages SET body = NULL, done_at = ?2 WHERE id = ?1 AND done_at IS NULL "
                        "AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = ?1 AND state < 2)"),
@@ -388,7 +388,7 @@ std::vector<std::string> spool::due(time_point now, std::size_t limit) {
   std::lock_guard lock(reader_mutex_);
   statement q(*reader_db_,
               "SELECT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id "
-              "WHERE r.state < 2 AND r.next_attempt <= ?1 AND m.held = 0 "
+              "WHERE r.state < 2 AND r.next_attempt <= ?1 AND m.held = 0 AND m.done_at IS NULL "
               "GROUP BY r.message_id ORDER BY MIN(r.next_attempt) LIMIT ?2");
   q.bind(1, to_ms(now)).bind(2, static_cast<std::int64_t>(limit));
   std::vector<std::string> ids;

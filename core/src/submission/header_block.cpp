@@ -93,6 +93,10 @@ std::size_t header_section_length(std::string_view text) {
   return pos;
 }
 
+void ensure_header_section(std::string& text) {
+  if (header_section_length(text) == 0 && !text.starts_with("\r\n")) text.insert(0, "\r\n");
+}
+
 std::vector<std::string> header_values(std::string_view text, std::string_view name) {
   std::vector<std::string> out;
   for_each_field(text, [&](std::string_view field_name, std::string_view field, std::size_t) {

@@ -19,6 +19,10 @@ std::string to_crlf(std::string_view text);
 /// follows. 0 when the text does not start with a header field (it is then all body).
 std::size_t header_section_length(std::string_view crlf_text);
 
+/// Gives a text without a header section an empty one (a leading CRLF), so that fields can
+/// be prepended without gluing the body's first line to them.
+void ensure_header_section(std::string& crlf_text);
+
 /// Values of every field named `name` (case-insensitive), unfolded, in order.
 std::vector<std::string> header_values(std::string_view crlf_text, std::string_view name);
 

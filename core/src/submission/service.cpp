@@ -57,10 +57,6 @@ std::string service::complete_headers(std::string raw, const request& req, const
     const std::string from = req.env.mail_from.empty() ? "MAILER-DAEMON@" + identity_.hostname : req.env.mail_from;
     added += format_field("From", "<" + from + ">");
   }
-  if (header_section_length(raw) == 0) {
-    // No header section at all: the text is all body, so a blank line must separate it.
-    added += "\r\n";
-  }
   return received_field(req, identity_, queue_id, now) + added + raw;
 }
 
@@ -78,6 +74,7 @@ void service::submit(request req, postern::submit_callback done) {
   const auto now = std::chrono::system_clock::now();
   const std::string queue_id = spool::make_queue_id(now);
   std::string raw = to_crlf(req.raw);
+  ensure_header_section(raw);  // a text with no header section is all body
 
   if (!policies_.empty()) {
     const postern::submission_view view{req.tenant, req.stream, req.tags, req.campaign_id,

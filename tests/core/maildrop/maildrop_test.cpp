@@ -15,7 +15,18 @@ namespace {
 using namespace std::chrono_literals;
 using postern::testing::temp_dir;
 
-drop sample() { return {"app@example.com", {"a@example.com", "b@example.com"}, "demo", "www-data", "Subject: x\r\n\r\nbody\r\n"}; }
+drop sample() {
+  drop d;
+  d.mail_from = "app@example.com";
+  d.recipients = {"a@example.com", "b@example.com"};
+  d.tenant = "demo";
+  d.user = "www-data";
+  d.raw = "Subject: x\r\n\r\nbody\r\n";
+  d.notify = postern::notify_success | postern::notify_failure;
+  d.ret = "hdrs";
+  d.envid = "order-7";
+  return d;
+}
 
 TEST(maildrop, a_drop_reads_back_exactly) {
   temp_dir dir;
@@ -32,6 +43,9 @@ TEST(maildrop, a_drop_reads_back_exactly) {
   EXPECT_EQ(d->tenant, "demo");
   EXPECT_EQ(d->user, "www-data");
   EXPECT_EQ(d->raw, sample().raw);
+  EXPECT_EQ(d->notify, sample().notify);
+  EXPECT_EQ(d->ret, "hdrs");
+  EXPECT_EQ(d->envid, "order-7");
 }
 
 TEST(maildrop, a_truncated_or_foreign_file_is_not_a_drop) {
