@@ -56,6 +56,7 @@ std::optional<std::string> directory::authenticate_smtp(std::string_view user, s
       return found->second.first;
   }
   const auto& hash = found->second.second;
+  ++slow_checks_;
   if (crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) != 0) return std::nullopt;
   std::lock_guard lock(mutex_);
   verified_[std::string(user)] = d;

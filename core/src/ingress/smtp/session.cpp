@@ -81,6 +81,7 @@ class session {
       : services_(services),
         options_(services.options),
         executor_(socket.get_executor()),
+        read_timer_(executor_),
         plain_(std::move(socket)),
         implicit_tls_(implicit_tls),
         log_(logging::get("smtp")) {
@@ -157,7 +158,9 @@ class session {
     const std::size_t old = in_.size();
     // Small reads while waiting for commands keep idle sessions small; big ones for content.
     in_.resize(old + chunk);
-    set_timeout(timeout);
+    // Reads are timed by our own timer rather than the stream's expiry, which would close the
+    // socket: on a timeout the client still gets "421 … timeout exceeded" (as Postfix does).
+    arm_read_timer(timeout);
     boost::system::error_code ec;
     std::size_t n = 0;
     if (tls_) {
@@ -165,8 +168,9 @@ class session {
     } else {
       std::tie(ec, n) = co_await plain_.async_read_some(asio::buffer(in_.data() + old, chunk), asio::as_tuple(asio::use_awaitable));
     }
+    read_timer_.cancel();
     in_.resize(old + n);
-    if (ec == beast::error::timeout) {
+    if (timed_out_) {
       log_->info("timeout from [{}]", client_text_);
       out_ = "421 4.4.2 " + options_.hostname + " Error: timeout exceeded\r\n";
       co_await flush();
@@ -178,6 +182,20 @@ class session {
       co_return false;
     }
     co_return true;
+  }
+
+  void arm_read_timer(std::chrono::milliseconds timeout) {
+    if (tls_) beast::get_lowest_layer(*tls_).expires_never();
+    else plain_.expires_never();
+    timed_out_ = false;
+    read_timer_.expires_after(timeout);
+    read_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;  // cancelled: the read finished in time
+      timed_out_ = true;
+      boost::system::error_code ignored;
+      if (tls_) beast::get_lowest_layer(*tls_).socket().cancel(ignored);
+      else plain_.socket().cancel(ignored);
+    });
   }
 
   asio::awaitable<std::optional<line_result>> read_line(std::chrono::milliseconds timeout) {
@@ -649,6 +667,8 @@ class session {
   session_services services_;
   const server_options& options_;
   asio::any_io_executor executor_;
+  asio::steady_timer read_timer_;  // on the session's strand, like every handler here
+  bool timed_out_ = false;
   beast::tcp_stream plain_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
   bool implicit_tls_;
