@@ -92,47 +92,119 @@ std::string file_transport::unique_name() const {
          std::to_string(counter_++) + "." + host;
 }
 
+namespace {
+
+int write_all(int fd, std::string_view content) {
+  while (!content.empty()) {
+    const ssize_t n = ::write(fd, content.data(), content.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    content.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
+}
+
+/// Linux: an unnamed file in the final directory, given its name only once it is complete
+/// and on disk (linkat). One directory operation per message instead of two (create in tmp/,
+/// rename into new/), with the same guarantee: a reader never sees a partial file.
+/// Returns -1 with errno set when the file system cannot do it; the caller falls back.
+postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const std::filesystem::path& final_path,
+                                 std::string_view content, bool& unsupported) {
+  unsupported = false;
+  const int fd = ::open(final_dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+      unsupported = true;
+      return {};
+    }
+    return disk_error("cannot create a file in " + final_dir.string(), errno);
+  }
+  int rc = write_all(fd, content);
+  if (rc == 0 && ::fdatasync(fd) != 0) rc = errno;
+  if (rc == 0) {
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, final_path.c_str(), AT_SYMLINK_FOLLOW) != 0) rc = errno;
+  }
+  ::close(fd);
+  if (rc != 0) return disk_error("cannot write " + final_path.string(), rc);
+  return {250, "2.0.0", ""};
+}
+
+/// Portable path: write under a temporary name, fsync, rename into place.
+postern::smtp_reply rename_into_place(const std::filesystem::path& tmp, const std::filesystem::path& final_path,
+                                      std::string_view content) {
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return disk_error("cannot create " + tmp.string(), errno);
+  int rc = write_all(fd, content);
+  if (rc == 0 && ::fsync(fd) != 0) rc = errno;
+  ::close(fd);
+  if (rc == 0 && ::rename(tmp.c_str(), final_path.c_str()) != 0) rc = errno;
+  if (rc != 0) {
+    ::unlink(tmp.c_str());
+    return disk_error("cannot write " + final_path.string(), rc);
+  }
+  return {250, "2.0.0", ""};
+}
+
+}  // namespace
+
+int file_transport::ensure_dir(const std::filesystem::path& dir) const {
+  {
+    std::lock_guard lock(dirs_mutex_);
+    if (known_dirs_.count(dir.string())) return 0;
+  }
+  if (int rc = make_dirs(dir); rc != 0) return rc;
+  std::lock_guard lock(dirs_mutex_);
+  known_dirs_.insert(dir.string());
+  return 0;
+}
+
 postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir, const std::string& content) const {
   const bool maildir = layout_ == layout::maildir;
   const auto tmp_dir = maildir ? dir / "tmp" : dir;
   const auto final_dir = maildir ? dir / "new" : dir;
-  if (int rc = make_dirs(tmp_dir); rc != 0) return disk_error("cannot create " + tmp_dir.string(), rc);
-  if (int rc = make_dirs(final_dir); rc != 0) return disk_error("cannot create " + final_dir.string(), rc);
-  if (maildir) {
-    if (int rc = make_dirs(dir / "cur"); rc != 0) return disk_error("cannot create " + (dir / "cur").string(), rc);
+  for (const auto& d : maildir ? std::vector<std::filesystem::path>{tmp_dir, final_dir, dir / "cur"}
+                               : std::vector<std::filesystem::path>{final_dir}) {
+    if (int rc = ensure_dir(d); rc != 0) return disk_error("cannot create " + d.string(), rc);
   }
   const std::string name = unique_name();
-  const auto tmp = tmp_dir / (maildir ? name : "." + name + ".tmp");
   const auto final_path = final_dir / (maildir ? name : name + ".eml");
 
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (fd < 0) return disk_error("cannot create " + tmp.string(), errno);
-  std::string_view rest = content;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return disk_error("cannot write " + tmp.string(), error);
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
+  bool unsupported = true;
+  postern::smtp_reply reply;
+  if (use_tmpfile_.load()) reply = link_tmpfile(final_dir, final_path, content, unsupported);
+  if (unsupported) {
+    use_tmpfile_ = false;
+    reply = rename_into_place(tmp_dir / (maildir ? name : "." + name + ".tmp"), final_path, content);
   }
-  if (::fsync(fd) != 0) {
-    const int error = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return disk_error("cannot fsync " + tmp.string(), error);
+  if (!reply.success()) {
+    // The directory may have gone (an operator cleaned up): check again next time.
+    std::lock_guard lock(dirs_mutex_);
+    known_dirs_.clear();
+    syncs_.clear();
+    return reply;
   }
-  ::close(fd);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(tmp.c_str());
-    return disk_error("cannot rename into " + final_path.string(), error);
-  }
-  if (int rc = fsync_dir(final_dir); rc != 0) return disk_error("cannot fsync " + final_dir.string(), rc);
+  if (int rc = sync_directory(final_dir); rc != 0) return disk_error("cannot fsync " + final_dir.string(), rc);
   return {250, "2.0.0", "written to " + final_path.string()};
+}
+
+int file_transport::sync_directory(const std::filesystem::path& dir) const {
+  // Group commit for directory entries: one fsync of the directory makes every name linked
+  // into it before that fsync durable, so writers that queue up behind one fsync share it.
+  std::shared_ptr<dir_sync> sync;
+  {
+    std::lock_guard lock(dirs_mutex_);
+    auto& slot = syncs_[dir.string()];
+    if (!slot) slot = std::make_shared<dir_sync>();
+    sync = slot;
+  }
+  const std::uint64_t mine = ++sync->linked;
+  std::lock_guard lock(sync->mutex);
+  if (sync->synced >= mine) return 0;  // someone's fsync already covered our link
+  const std::uint64_t covered = sync->linked.load();
+  if (int rc = fsync_dir(dir); rc != 0) return rc;
+  sync->synced = covered;
+  return 0;
 }
 
 void file_transport::deliver(postern::delivery_request request, postern::delivery_callback done) {

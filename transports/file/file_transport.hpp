@@ -5,14 +5,20 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 namespace postern::transports {
 
 /// Delivers to the local file system — a sink for development, tests and archiving.
 ///
-/// layout = "maildir": each recipient gets a Maildir `<directory>/<address>/` and the message
-/// is written to tmp/, fsync'd, renamed into new/ and the directory fsync'd, the Maildir way.
+/// layout = "maildir": each recipient gets a Maildir `<directory>/<address>/`; the message is
+/// written as an unnamed file in new/ (O_TMPFILE), fsync'd, then linked under its unique name
+/// and the directory fsync'd. Where O_TMPFILE is not available, the classic Maildir way:
+/// written in tmp/, fsync'd, renamed into new/.
 /// layout = "eml": one `<unique>.eml` per message in `<directory>`, same care.
 /// Failures to write (full disk, read-only or unwritable directory) answer 4xx, never lose mail.
 class file_transport final : public postern::transport {
@@ -31,6 +37,14 @@ class file_transport final : public postern::transport {
 
  private:
   postern::smtp_reply write_file(const std::filesystem::path& dir, const std::string& content) const;
+  int ensure_dir(const std::filesystem::path& dir) const;
+  int sync_directory(const std::filesystem::path& dir) const;
+
+  struct dir_sync {
+    std::mutex mutex;
+    std::atomic<std::uint64_t> linked{0};  // names linked so far (a ticket per writer)
+    std::uint64_t synced = 0;              // tickets covered by a completed fsync
+  };
   std::string unique_name() const;
 
   postern::host& host_;
@@ -38,6 +52,10 @@ class file_transport final : public postern::transport {
   layout layout_ = layout::maildir;
   bool crlf_ = false;
   mutable std::atomic<unsigned long> counter_{0};
+  mutable std::atomic<bool> use_tmpfile_{true};     // O_TMPFILE + linkat, while the fs allows it
+  mutable std::mutex dirs_mutex_;
+  mutable std::set<std::string> known_dirs_;        // created already: no stat per message
+  mutable std::map<std::string, std::shared_ptr<dir_sync>> syncs_;
 };
 
 /// The directory name a recipient's Maildir gets: the address lower-cased, with characters

@@ -117,7 +117,7 @@ int serve_command(const config::settings& s) {
   };
 
   delivery::engine engine(io, *spool, transports, policies->chain(), engine_options_from(s), &metrics);
-  spool->on_enqueued([&engine] { engine.wake(); });
+  spool->on_enqueued([&engine](spool::spool::stored_messages m) { engine.offer(std::move(m)); });
   maildrop::pickup pickup(io, s.maildrop_dir(), submission);
 
   tenants::directory tenants(s.tenants);

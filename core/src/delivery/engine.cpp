@@ -83,6 +83,29 @@ void engine::wake() {
   });
 }
 
+void engine::offer(spool::spool::stored_messages messages) {
+  asio::post(strand_, [this, messages = std::move(messages)] {
+    if (stopping_) return;
+    for (const auto& m : messages) {
+      if (in_flight_.size() >= options_.max_parallel) {
+        backlog_ = true;  // it is in the spool: a poll picks it up when a slot frees
+        continue;
+      }
+      if (in_flight_.count(m->queue_id)) continue;
+      spool::queued_message q;
+      q.msg = std::const_pointer_cast<postern::message>(m);
+      q.size = m->raw.size();
+      for (const auto& r : m->env.recipients) {
+        spool::recipient_status status;
+        status.rcpt = r;
+        status.next_attempt = m->arrival;
+        q.recipients.push_back(std::move(status));
+      }
+      begin(std::move(q));
+    }
+  });
+}
+
 asio::awaitable<void> engine::run() {
   while (!stopping_) {
     wake_pending_ = false;
@@ -99,7 +122,9 @@ asio::awaitable<void> engine::run() {
 
 void engine::poll() {
   if (in_flight_.size() >= options_.max_parallel) return;
-  const auto ids = spool_.due(std::chrono::system_clock::now(), options_.max_parallel + in_flight_.size());
+  const std::size_t limit = options_.max_parallel + in_flight_.size();
+  const auto ids = spool_.due(std::chrono::system_clock::now(), limit);
+  backlog_ = ids.size() >= limit;  // more may be waiting than one poll takes
   for (const auto& id : ids) {
     if (in_flight_.size() >= options_.max_parallel) break;
     if (!in_flight_.count(id)) start_attempt(id);
@@ -109,8 +134,13 @@ void engine::poll() {
 void engine::start_attempt(const std::string& queue_id) {
   auto loaded = spool_.load(queue_id, true);
   if (!loaded || loaded->held) return;
+  begin(std::move(*loaded));
+}
+
+void engine::begin(spool::queued_message message) {
+  const std::string queue_id = message.msg->queue_id;
   auto a = std::make_shared<attempt>();
-  a->message = std::move(*loaded);
+  a->message = std::move(message);
   a->started = std::chrono::steady_clock::now();
   const auto now = std::chrono::system_clock::now();
   for (const auto& r : a->message.recipients) {
@@ -248,8 +278,8 @@ void engine::recorded(std::shared_ptr<attempt> a, const spool::attempt_record& r
     policies_.notify(outcome);
   }
   if (metrics_) metrics_->observe("postern_delivery_seconds", seconds, {{"transport", a->transport}});
-  // A slot is free: look for more work without waiting for the next tick.
-  if (!stopping_) {
+  // A slot is free: if mail is waiting in the spool, fetch it without waiting for the tick.
+  if (!stopping_ && backlog_) {
     wake_pending_ = true;
     timer_.cancel();
   }

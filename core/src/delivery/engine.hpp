@@ -53,14 +53,19 @@ class engine {
   void shutdown(std::function<void()> drained);
   /// Waits for the transports' calls in progress to return (after the io_context stopped).
   void stop();
-  /// Asks for a poll now (new mail arrived). Thread-safe.
+  /// Asks for a poll now. Thread-safe.
   void wake();
+  /// Takes messages the spool has just made durable and starts delivering them from memory,
+  /// without reading them back; those beyond the parallelism limit wait in the spool for a
+  /// poll. Thread-safe.
+  void offer(spool::spool::stored_messages messages);
 
  private:
   struct attempt;
   boost::asio::awaitable<void> run();
   void poll();
   void start_attempt(const std::string& queue_id);
+  void begin(spool::queued_message message);
   void finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::recipient_result> results);
   void recorded(std::shared_ptr<attempt> a, const spool::attempt_record& record, const std::string& error);
 
@@ -78,6 +83,7 @@ class engine {
   std::set<std::string> in_flight_;
   bool stopping_ = false;
   bool wake_pending_ = false;
+  bool backlog_ = false;  // offered messages left in the spool for lack of a slot
   std::function<void()> drained_;
 };
 

@@ -67,6 +67,10 @@ CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
 PRAGMA user_version = 1;
 )sql";
 
+constexpr const char* message_columns =
+    "SELECT id, source, tenant, stream, tags, campaign_id, mail_from, envid, ret, arrival, size, held, body "
+    "FROM messages ";
+
 std::int64_t to_ms(time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
@@ -209,6 +213,17 @@ struct writer_statements {
   statement savepoint, release, rollback_to;  // prepared once: they run for every operation
 };
 
+/// Statements the delivery engine's reads use over and over, prepared once.
+struct reader_statements {
+  explicit reader_statements(database& db)
+      : due(db,
+            "SELECT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id "
+            "WHERE r.state < 2 AND r.next_attempt <= ?1 AND m.held = 0 AND m.done_at IS NULL "
+            "GROUP BY r.message_id ORDER BY MIN(r.next_attempt) LIMIT ?2"),
+        message(db, (std::string(message_columns) + "WHERE id = ?1").c_str()) {}
+  statement due, message;
+};
+
 spool::spool(spool_options options) : options_(std::move(options)) {
   std::filesystem::create_directories(options_.dir);
   const auto file = options_.dir / "queue.db";
@@ -229,9 +244,10 @@ spool::~spool() {
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
   statements_.reset();
+  reader_statements_.reset();
 }
 
-void spool::on_enqueued(std::function<void()> notify) {
+void spool::on_enqueued(std::function<void(stored_messages)> notify) {
   std::lock_guard lock(mutex_);
   on_enqueued_ = std::move(notify);
 }
@@ -252,8 +268,13 @@ void spool::enqueue(new_entry entry, enqueue_callback done) {
   auto result = std::make_shared<enqueue_result>();
   auto shared_entry = std::make_shared<new_entry>(std::move(entry));
   operation op;
-  op.stores_messages = true;
-  op.apply = [result, shared_entry](writer_statements& s) { s.insert_entry(*shared_entry, *result); };
+  op.entries.push_back(shared_entry);
+  op.duplicate = std::make_shared<std::vector<bool>>(1, false);
+  op.apply = [result, shared_entry, duplicate = op.duplicate](writer_statements& s) {
+    *result = {};
+    s.insert_entry(*shared_entry, *result);
+    (*duplicate)[0] = result->duplicate;
+  };
   op.done = [result, done = std::move(done)](const std::string& error) {
     if (error.empty()) {
       result->ok = true;
@@ -277,14 +298,16 @@ enqueue_result spool::enqueue_wait(new_entry entry) {
 void spool::record(attempt_record record, commit_callback done) {
   auto shared = std::make_shared<attempt_record>(std::move(record));
   operation op;
-  op.stores_messages = !shared->new_messages.empty();
-  op.apply = [shared](writer_statements& s) {
+  for (auto& m : shared->new_messages) op.entries.push_back(std::make_shared<new_entry>(std::move(m)));
+  op.duplicate = std::make_shared<std::vector<bool>>(op.entries.size(), false);
+  op.apply = [shared, entries = op.entries, duplicate = op.duplicate](writer_statements& s) {
     const auto now = std::chrono::system_clock::now();
     for (const auto& u : shared->updates) s.apply_update(u);
     for (const auto& e : shared->events) s.add_event(e);
-    for (const auto& m : shared->new_messages) {
-      enqueue_result ignored;
-      s.insert_entry(m, ignored);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      enqueue_result r;
+      s.insert_entry(*entries[i], r);
+      (*duplicate)[i] = r.duplicate;
     }
     for (const auto& u : shared->updates) s.finish_if_done(u.queue_id, now);
   };
@@ -362,11 +385,15 @@ void spool::commit_batch(std::vector<operation>& batch) {
       }
     }
   }
-  bool stored_messages = false;
+  stored_messages stored;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const std::string& error = commit_error.empty() ? errors[i] : commit_error;
-    if (error.empty() && batch[i].stores_messages) stored_messages = true;
     batch[i].done(error);
+    if (!error.empty()) continue;
+    for (std::size_t k = 0; k < batch[i].entries.size(); ++k) {
+      if ((*batch[i].duplicate)[k]) continue;
+      stored.push_back(std::make_shared<const postern::message>(std::move(batch[i].entries[k]->msg)));
+    }
   }
   if (options_.metrics) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -374,27 +401,17 @@ void spool::commit_batch(std::vector<operation>& batch) {
     options_.metrics->add("postern_spool_commits_total", 1);
     options_.metrics->add("postern_spool_operations_total", static_cast<double>(batch.size()));
   }
-  if (stored_messages) {
-    std::function<void()> notify;
+  if (!stored.empty()) {
+    std::function<void(stored_messages)> notify;
     {
       std::lock_guard lock(mutex_);
       notify = on_enqueued_;
     }
-    if (notify) notify();
+    if (notify) notify(std::move(stored));
   }
 }
 
-std::vector<std::string> spool::due(time_point now, std::size_t limit) {
-  std::lock_guard lock(reader_mutex_);
-  statement q(*reader_db_,
-              "SELECT r.message_id FROM recipients r JOIN messages m ON m.id = r.message_id "
-              "WHERE r.state < 2 AND r.next_attempt <= ?1 AND m.held = 0 AND m.done_at IS NULL "
-              "GROUP BY r.message_id ORDER BY MIN(r.next_attempt) LIMIT ?2");
-  q.bind(1, to_ms(now)).bind(2, static_cast<std::int64_t>(limit));
-  std::vector<std::string> ids;
-  while (q.step()) ids.push_back(q.column_text(0));
-  return ids;
-}
+
 
 namespace {
 
@@ -445,21 +462,35 @@ queued_message read_message_row(statement& q, bool with_body) {
   return out;
 }
 
-constexpr const char* message_columns =
-    "SELECT id, source, tenant, stream, tags, campaign_id, mail_from, envid, ret, arrival, size, held, body "
-    "FROM messages ";
-
 }  // namespace
 
 std::optional<queued_message> spool::load(std::string_view queue_id, bool with_body) {
   std::lock_guard lock(reader_mutex_);
-  statement q(*reader_db_, (std::string(message_columns) + "WHERE id = ?1").c_str());
+  if (!reader_statements_) reader_statements_ = std::make_unique<reader_statements>(*reader_db_);
+  auto& q = reader_statements_->message;
+  q.reset();
   q.bind(1, queue_id);
-  if (!q.step()) return std::nullopt;
+  if (!q.step()) {
+    q.reset();
+    return std::nullopt;
+  }
   auto out = read_message_row(q, with_body);
+  q.reset();
   out.recipients = read_recipients(*reader_db_, queue_id, false);
   for (const auto& r : out.recipients) out.msg->env.recipients.push_back(r.rcpt);
   return out;
+}
+
+std::vector<std::string> spool::due(time_point now, std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  if (!reader_statements_) reader_statements_ = std::make_unique<reader_statements>(*reader_db_);
+  auto& q = reader_statements_->due;
+  q.reset();
+  q.bind(1, to_ms(now)).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<std::string> ids;
+  while (q.step()) ids.push_back(q.column_text(0));
+  q.reset();
+  return ids;
 }
 
 std::vector<queued_message> spool::pending() {

@@ -20,6 +20,7 @@ namespace postern::spool {
 
 class database;
 struct writer_statements;
+struct reader_statements;
 
 using time_point = std::chrono::system_clock::time_point;
 
@@ -136,9 +137,12 @@ class spool {
   /// Same, waiting. Returns the error, empty on success.
   std::string record_wait(attempt_record record);
 
+  /// Messages a commit has just made durable, handed over so that delivery can start from
+  /// memory instead of reading them back.
+  using stored_messages = std::vector<std::shared_ptr<const postern::message>>;
   /// Sets a function called (on the writer thread) after a commit that stored new messages.
   /// Set it before concurrent use.
-  void on_enqueued(std::function<void()> notify);
+  void on_enqueued(std::function<void(stored_messages)> notify);
 
   /// Ids of messages not held with a pending recipient due at `now`, most overdue first.
   std::vector<std::string> due(time_point now, std::size_t limit);
@@ -161,7 +165,10 @@ class spool {
   struct operation {
     std::function<void(writer_statements&)> apply;  // runs inside the batch transaction
     std::function<void(const std::string&)> done;  // error empty on success
-    bool stores_messages = false;
+    // Entries this operation stores; after a successful commit, those not found to be
+    // duplicates are handed to on_enqueued.
+    std::vector<std::shared_ptr<new_entry>> entries;
+    std::shared_ptr<std::vector<bool>> duplicate;
   };
 
   void submit(operation op);
@@ -174,13 +181,14 @@ class spool {
   std::unique_ptr<database> writer_db_;
   std::unique_ptr<writer_statements> statements_;
   std::unique_ptr<database> reader_db_;
+  std::unique_ptr<reader_statements> reader_statements_;
   std::mutex reader_mutex_;
 
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<operation> pending_;
   bool stopping_ = false;
-  std::function<void()> on_enqueued_;
+  std::function<void(stored_messages)> on_enqueued_;
   std::thread writer_;
 };
 

@@ -63,7 +63,7 @@ class engine_test : public ::testing::Test {
     }
     transports_ = std::make_unique<plugin_host::transport_set>(std::move(entries));
     engine_ = std::make_unique<engine>(io_, spool_, *transports_, chain_, options);
-    spool_.on_enqueued([this] { engine_->wake(); });
+    spool_.on_enqueued([this](spool::spool::stored_messages m) { engine_->offer(std::move(m)); });
     engine_->start();
     thread_ = std::thread([this] { io_.run(); });
   }
