@@ -10,6 +10,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <map>
 
@@ -45,13 +48,21 @@ engine::engine(asio::io_context& io, spool::spool& spool, plugin_host::transport
     : io_(io),
       strand_(asio::make_strand(io)),
       timer_(strand_),
-      workers_(options.workers),
+      workers_work_(workers_.get_executor()),
       spool_(spool),
       transports_(transports),
       policies_(policies),
       options_(std::move(options)),
       backoff_(options_.retry_schedule, options_.jitter),
-      metrics_(metrics) {}
+      metrics_(metrics) {
+  for (std::size_t i = 0; i < options_.workers; ++i) {
+    worker_threads_.emplace_back([this] {
+      // Best effort: an unprivileged process may raise its nice value; failure changes nothing.
+      (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 5);
+      workers_.run();
+    });
+  }
+}
 
 engine::~engine() {
   stop();
@@ -73,7 +84,12 @@ void engine::shutdown(std::function<void()> drained) {
   });
 }
 
-void engine::stop() { workers_.join(); }
+void engine::stop() {
+  workers_work_.reset();
+  for (auto& t : worker_threads_) {
+    if (t.joinable()) t.join();
+  }
+}
 
 void engine::wake() {
   asio::post(strand_, [this] {

@@ -9,12 +9,15 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
+#include <thread>
+#include <vector>
 #include <string>
 
 namespace postern::delivery {
@@ -72,7 +75,11 @@ class engine {
   boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer timer_;
-  boost::asio::thread_pool workers_;
+  // Transports run here: threads with a lower CPU priority (nice +5), so that accepting mail
+  // (SMTP sessions, spool commits) gets the processor first and delivery uses what is left.
+  boost::asio::io_context workers_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> workers_work_;
+  std::vector<std::thread> worker_threads_;
   spool::spool& spool_;
   plugin_host::transport_set& transports_;
   std::chrono::steady_clock::time_point last_reprobe_{};
