@@ -229,6 +229,81 @@ class Refusals(SmtpTestCase):
         self.assertEqual(d.command("QUIT")[0], 221)
         self.assertTrue(d.closed())
 
+    def test_every_other_refusal(self):
+        inst = self.smtp_install(trusted=("127.0.0.1/32",), smtp_extra="max_errors = 100\n")
+        self.start(inst)
+        d = Dialogue(self.port)
+        d.reply()
+        d.command("EHLO c")
+        expect = [
+            ("EXPN staff", 502, "5.5.1"),
+            ("AUTH PLAIN", 538, "5.7.11"),  # before TLS
+            ("MAIL FROM:<a@shop.example> BODY=BINARYMIME", 555, "5.5.4"),
+            ("MAIL FROM:<a@shop.example> SIZE=lots", 501, "5.5.4"),
+            ("MAIL FROM:<a@shop.example> RET=SOME", 501, "5.5.4"),
+            ("MAIL FROM:<a@shop.example> ENVID=bad+zz", 501, "5.5.4"),
+            ("DATA", 503, "5.5.1"),
+            ("BDAT 0 LAST", 503, "5.5.1"),
+            ("BDAT x", 501, "5.5.4"),
+            ("BDAT 3 SOON", 501, "5.5.4"),
+            ("MAIL FROM:<a@shop.example>", 250, "2.1.0"),
+            ("MAIL FROM:<b@shop.example>", 503, "5.5.1"),  # nested
+            ("DATA", 554, "5.5.1"),                        # no valid recipients
+            ("RCPT TO:<r@example.com> NOTIFY=NEVER,SUCCESS", 501, "5.5.4"),
+            ("RCPT TO:<r@example.com> NOTIFY=SOMETIMES", 501, "5.5.4"),
+            ("RCPT TO:<r@example.com> ORCPT=nosemicolon", 501, "5.5.4"),
+            ("RCPT TO:<r@example.com> FOO=BAR", 555, "5.5.4"),
+            ("RCPT TO:<élève@école.example>", 553, "5.6.7"),  # no SMTPUTF8 in MAIL
+            ("RCPT TO:<r@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;R+40example.com", 250, "2.1.5"),
+            ("STARTTLS now", 501, "5.5.4"),
+        ]
+        for line, code, enhanced in expect:
+            with self.subTest(line=line):
+                got, text = d.command(line)
+                self.assertEqual((got, text.split()[0]), (code, enhanced), text)
+        # BDAT content is read even when refused, so the session stays in step.
+        d.command("RSET")
+        d.send("BDAT 5 LAST\r\nhello")
+        self.assertEqual(d.reply()[0], 503)
+        self.assertEqual(d.command("NOOP")[0], 250)
+
+    def test_auth_refusals_after_tls(self):
+        inst = self.smtp_install(trusted=("10.99.0.0/16",))
+        self.start(inst)
+        with smtplib.SMTP("127.0.0.1", self.port) as s:
+            s.starttls(context=client_context())
+            s.ehlo("c")
+            self.assertEqual(s.docmd("STARTTLS")[0], 503, "TLS is already on")
+            self.assertEqual(s.docmd("AUTH CRAM-MD5")[0], 504)
+            code, text = s.docmd("AUTH PLAIN", "*")
+            self.assertEqual(code, 334)
+            self.assertEqual(s.docmd("*")[0], 501, "the client cancelled")
+            self.assertEqual(s.docmd("AUTH PLAIN !!!notbase64")[0], 501)
+            self.assertEqual(s.docmd("AUTH PLAIN AGZvbw==")[0], 501, "PLAIN needs two NULs")
+            s.login("shop", "s3cret")
+            self.assertEqual(s.docmd("AUTH PLAIN AHNob3AAczNjcmV0")[0], 503, "already authenticated")
+
+    def test_starttls_without_a_certificate_is_454(self):
+        inst = self.install(extra='[smtp]\nlisten = ["127.0.0.1:0"]\ntrusted_networks = ["127.0.0.1/32"]\n'
+                                  'trusted_tenant = "local"\n[tenants.local]\n')
+        server = inst.start_server()
+        from smtp_harness import LISTENING
+        port = int(wait_until(lambda: LISTENING.findall(server.log_since_start()))[0][1])
+        d = Dialogue(port)
+        d.reply()
+        self.assertNotIn("STARTTLS", d.command("EHLO c")[1])
+        code, text = d.command("STARTTLS")
+        self.assertEqual((code, text.split()[0]), (454, "4.7.0"))
+
+    def test_connection_limit_overall(self):
+        inst = self.smtp_install(smtp_extra="max_connections = 2\n")
+        self.start(inst)
+        first, second = Dialogue(self.port), Dialogue(self.port)
+        self.assertEqual(first.reply()[0], 220)
+        self.assertEqual(second.reply()[0], 220)
+        code, text = Dialogue(self.port).reply()
+        self.assertEqual((code, text.split()[0]), (421, "4.7.0"))
+
     def test_too_many_errors_end_the_session(self):
         inst = self.smtp_install(smtp_extra="max_errors = 3\n")
         self.start(inst)

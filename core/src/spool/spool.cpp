@@ -23,7 +23,7 @@ namespace {
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS messages(
   id TEXT PRIMARY KEY,
-  origin_key TEXT UNIQUE,
+  origin_key TEXT,
   source TEXT NOT NULL,
   tenant TEXT NOT NULL,
   stream INTEGER NOT NULL,
@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS recipients(
   transport TEXT,
   remote_id TEXT,
   PRIMARY KEY(message_id, idx)) WITHOUT ROWID;
+-- Only hand-overs that carry a key are indexed: most messages have none.
+CREATE UNIQUE INDEX IF NOT EXISTS messages_origin ON messages(origin_key) WHERE origin_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(next_attempt) WHERE state < 2;
 CREATE TABLE IF NOT EXISTS events(
   seq INTEGER PRIMARY KEY,
@@ -64,7 +66,7 @@ CREATE TABLE IF NOT EXISTS events(
   enhanced TEXT,
   text TEXT);
 CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 )sql";
 
 constexpr const char* message_columns =
@@ -170,7 +172,7 @@ struct writer_statements {
           .bind(5, static_cast<std::int64_t>(r.notify))
           .bind(6, arrival);
       insert_recipient.run();
-      add_event({m.arrival, m.queue_id, r.address, "accepted", "", {250, "2.0.0", "queued as " + m.queue_id}});
+      // No "accepted" event row: the message's arrival is that event (see spool::events).
     }
     result.queue_id = m.queue_id;
   }
@@ -509,11 +511,21 @@ std::vector<queued_message> spool::pending() {
 
 std::vector<event_record> spool::events(std::string_view queue_id) {
   std::lock_guard lock(reader_mutex_);
+  std::vector<event_record> out;
+  // "accepted" is not stored as rows (one fewer write per recipient on the hot path): it is
+  // the message's arrival, for each of its recipients.
+  statement arrival(*reader_db_,
+                    "SELECT m.arrival, r.address FROM messages m JOIN recipients r ON r.message_id = m.id "
+                    "WHERE m.id = ?1 ORDER BY r.idx");
+  arrival.bind(1, queue_id);
+  const std::string id(queue_id);
+  while (arrival.step())
+    out.push_back({from_ms(arrival.column_int(0)), id, arrival.column_text(1), "accepted", "",
+                   {250, "2.0.0", "queued as " + id}});
   statement q(*reader_db_,
               "SELECT time, message_id, recipient, type, transport, code, enhanced, text FROM events "
               "WHERE message_id = ?1 ORDER BY seq");
   q.bind(1, queue_id);
-  std::vector<event_record> out;
   while (q.step()) {
     out.push_back({from_ms(q.column_int(0)), q.column_text(1), q.column_text(2), q.column_text(3),
                    q.column_text(4), {static_cast<int>(q.column_int(5)), q.column_text(6), q.column_text(7)}});
