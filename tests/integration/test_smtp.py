@@ -275,7 +275,7 @@ class Refusals(SmtpTestCase):
             s.ehlo("c")
             self.assertEqual(s.docmd("STARTTLS")[0], 503, "TLS is already on")
             self.assertEqual(s.docmd("AUTH CRAM-MD5")[0], 504)
-            code, text = s.docmd("AUTH PLAIN", "*")
+            code, text = s.docmd("AUTH PLAIN")
             self.assertEqual(code, 334)
             self.assertEqual(s.docmd("*")[0], 501, "the client cancelled")
             self.assertEqual(s.docmd("AUTH PLAIN !!!notbase64")[0], 501)
