@@ -41,8 +41,8 @@ std::string login_name() {
 /// change nothing for a gateway (-odi, -oem, -B8BITMIME, -v, …) are accepted and ignored so
 /// that the command lines legacy programs use keep working. Returns an error, empty on success.
 std::string parse(const std::vector<std::string>& args, sendmail_options& o) {
-  static const std::string with_value = "frFCoBNRVhLXqAOb";
-  static const std::string flags = "tivmenUG";
+  static const std::string with_value = "frFCoBNRVhLXqAObe";  // -eX: error mode, as sendmail reads it
+  static const std::string flags = "tivmnUG";
   std::size_t i = 0;
   for (; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -80,7 +80,10 @@ std::string parse(const std::vector<std::string>& args, sendmail_options& o) {
           if (value != "m") return "mode -b" + value + " is not supported (only -bm, the default: deliver mail)";
           break;
         case 'N': o.notify = value; break;
-        case 'R': o.ret = value; break;
+        case 'R':
+          o.ret = value;
+          for (auto& ch : o.ret) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          break;
         case 'V': o.envid = value; break;
         default: break;  // accepted for compatibility, no effect here
       }

@@ -54,8 +54,9 @@ void warn_if_demo(const config::settings& s) {
   if (!s.demo) return;
   auto log = logging::get("postern");
   log->warn("****************************************************************************");
-  log->warn("* DEMO SETTINGS: tenant 'demo', SMTP login demo/demo, trusted 127.0.0.1.    *");
-  log->warn("* For trying postern on this machine only. Never expose this configuration. *");
+  log->warn("* DEMO SETTINGS (server.demo = true in {}):", s.file.string());
+  log->warn("*   well-known logins and trusted local networks, for trying postern on this machine.");
+  log->warn("*   Never expose this configuration.");
   log->warn("****************************************************************************");
 }
 

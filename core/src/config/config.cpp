@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -275,9 +276,18 @@ void read_smtp(const toml::table& root, settings& s, std::vector<config_error>& 
   m.max_connections_per_client = read_count(r, t, "max_connections_per_client", m.max_connections_per_client, 1, 1000000);
   m.max_errors = read_count(r, t, "max_errors", m.max_errors, 1, 1000);
   m.auth_max_failures = read_count(r, t, "auth_max_failures", m.auth_max_failures, 1, 1000);
-  m.command_timeout = r.duration("command_timeout").value_or(m.command_timeout);
-  m.data_timeout = r.duration("data_timeout").value_or(m.data_timeout);
-  m.auth_failure_window = r.duration("auth_failure_window").value_or(m.auth_failure_window);
+  auto positive = [&](std::string_view key, std::chrono::milliseconds fallback) {
+    auto value = r.duration(key);
+    if (!value) return fallback;
+    if (value->count() <= 0) {
+      r.error((*t)[key].node(), key, "must be longer than 0s");
+      return fallback;
+    }
+    return *value;
+  };
+  m.command_timeout = positive("command_timeout", m.command_timeout);
+  m.data_timeout = positive("data_timeout", m.data_timeout);
+  m.auth_failure_window = positive("auth_failure_window", m.auth_failure_window);
   m.auth_failure_delay = r.duration("auth_failure_delay").value_or(m.auth_failure_delay);
   m.trusted_tenant = r.string("trusted_tenant").value_or("");
   m.auth_without_tls = r.get<bool>("auth_without_tls", "true or false").value_or(false);
@@ -340,8 +350,7 @@ void read_tenant(const std::string& name, const toml::table& t, settings& s, std
 void read_tenants(const toml::table& root, settings& s, std::vector<config_error>& errors) {
   const std::string file = s.file.string();
   const toml::table* t = sub_table(root, "tenants", file, errors);
-  if (!t) return;
-  for (const auto& [name, node] : *t) {
+  for (const auto& [name, node] : t ? *t : toml::table{}) {
     if (const toml::table* tenant = node.as_table()) {
       read_tenant(std::string(name.str()), *tenant, s, errors);
     } else {
@@ -349,11 +358,15 @@ void read_tenants(const toml::table& root, settings& s, std::vector<config_error
                         "expected a table"});
     }
   }
-  std::set<std::string> users;
+  std::map<std::string, std::string> owner;  // SMTP user -> tenant
   for (const auto& tenant : s.tenants) {
     for (const auto& u : tenant.smtp_users) {
-      if (!users.insert(u.user).second)
-        errors.push_back({file, 0, 0, "tenants." + tenant.name, "SMTP user " + u.user + " belongs to two tenants"});
+      auto [it, inserted] = owner.emplace(u.user, tenant.name);
+      if (inserted) continue;
+      errors.push_back({file, 0, 0, "tenants." + tenant.name,
+                        it->second == tenant.name ? "SMTP user " + u.user + " is listed twice"
+                                                  : "SMTP user " + u.user + " belongs to tenants " + it->second +
+                                                        " and " + tenant.name});
     }
   }
   if (!s.smtp.trusted_tenant.empty()) {

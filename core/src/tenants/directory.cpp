@@ -16,6 +16,7 @@ void init_sodium() {
 directory::directory(std::vector<config::tenant_settings> tenants) : tenants_(std::move(tenants)) {
   init_sodium();
   randombytes_buf(cache_key_, sizeof cache_key_);
+  decoy_ = hash_password("decoy password");
   for (const auto& t : tenants_) {
     for (const auto& u : t.smtp_users) users_[u.user] = {t.name, u.password_hash};
   }
@@ -45,8 +46,7 @@ std::optional<std::string> directory::authenticate_smtp(std::string_view user, s
   const std::string d = digest(user, password);
   if (found == users_.end()) {
     // Spend the same effort as a real check, so timing does not tell which users exist.
-    static const std::string decoy = hash_password("decoy password");
-    [[maybe_unused]] const int ignored = crypto_pwhash_str_verify(decoy.c_str(), password.data(), password.size());
+    [[maybe_unused]] const int ignored = crypto_pwhash_str_verify(decoy_.c_str(), password.data(), password.size());
     return std::nullopt;
   }
   {

@@ -79,7 +79,9 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, bool implicit
   for (;;) {
     boost::system::error_code ec;
     // Each connection gets its own strand: its coroutine never runs on two threads at once.
-    tcp::socket socket = co_await acceptor.async_accept(asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
+    // A named strand: no temporaries with destructors inside a co_await expression (GCC 12).
+    auto strand = asio::make_strand(io_);
+    tcp::socket socket = co_await acceptor.async_accept(strand, asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // EMFILE and friends: wait a little instead of spinning.

@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include <charconv>
 #include <optional>
 
 namespace asio = boost::asio;
@@ -70,6 +71,15 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+/// Text from a client made safe for one log line: control characters become '?'.
+std::string printable(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) {
+    if (static_cast<unsigned char>(c) < 32 || c == 127) c = '?';
+  }
+  return out;
+}
+
 struct line_result {
   std::string text;
   bool too_long = false;
@@ -96,8 +106,12 @@ class session {
 
   asio::awaitable<void> run() {
     if (!services_.server.admit(client_)) {
-      out_ = "421 4.7.0 " + options_.hostname + " Too many connections, try again later\r\n";
-      co_await flush();
+      log_->warn("refused a connection from [{}]: connection limit reached", client_text_);
+      // On an implicit-TLS port the client expects a handshake, not clear text: just close.
+      if (!implicit_tls_) {
+        out_ = "421 4.7.0 " + options_.hostname + " Too many connections, try again later\r\n";
+        co_await flush();
+      }
       co_return;
     }
     struct releaser {
@@ -128,8 +142,10 @@ class session {
   // ---- I/O ---------------------------------------------------------------------------------
 
   void set_timeout(std::chrono::milliseconds t) {
-    if (tls_) beast::get_lowest_layer(*tls_).expires_after(t);
-    else plain_.expires_after(t);
+    if (tls_)
+      beast::get_lowest_layer(*tls_).expires_after(t);
+    else
+      plain_.expires_after(t);
   }
 
   asio::awaitable<void> flush() {
@@ -139,9 +155,11 @@ class session {
     pending.swap(out_);
     boost::system::error_code ec;
     if (tls_) {
-      std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, asio::buffer(pending), asio::as_tuple(asio::use_awaitable));
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(*tls_, asio::buffer(pending), asio::as_tuple(asio::use_awaitable));
     } else {
-      std::tie(ec, std::ignore) = co_await asio::async_write(plain_, asio::buffer(pending), asio::as_tuple(asio::use_awaitable));
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(plain_, asio::buffer(pending), asio::as_tuple(asio::use_awaitable));
     }
     if (ec) closing_ = true;
   }
@@ -164,9 +182,11 @@ class session {
     boost::system::error_code ec;
     std::size_t n = 0;
     if (tls_) {
-      std::tie(ec, n) = co_await tls_->async_read_some(asio::buffer(in_.data() + old, chunk), asio::as_tuple(asio::use_awaitable));
+      std::tie(ec, n) =
+          co_await tls_->async_read_some(asio::buffer(in_.data() + old, chunk), asio::as_tuple(asio::use_awaitable));
     } else {
-      std::tie(ec, n) = co_await plain_.async_read_some(asio::buffer(in_.data() + old, chunk), asio::as_tuple(asio::use_awaitable));
+      std::tie(ec, n) =
+          co_await plain_.async_read_some(asio::buffer(in_.data() + old, chunk), asio::as_tuple(asio::use_awaitable));
     }
     read_timer_.cancel();
     in_.resize(old + n);
@@ -185,16 +205,20 @@ class session {
   }
 
   void arm_read_timer(std::chrono::milliseconds timeout) {
-    if (tls_) beast::get_lowest_layer(*tls_).expires_never();
-    else plain_.expires_never();
+    if (tls_)
+      beast::get_lowest_layer(*tls_).expires_never();
+    else
+      plain_.expires_never();
     timed_out_ = false;
     read_timer_.expires_after(timeout);
     read_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;  // cancelled: the read finished in time
       timed_out_ = true;
       boost::system::error_code ignored;
-      if (tls_) beast::get_lowest_layer(*tls_).socket().cancel(ignored);
-      else plain_.socket().cancel(ignored);
+      if (tls_)
+        beast::get_lowest_layer(*tls_).socket().cancel(ignored);
+      else
+        plain_.socket().cancel(ignored);
     });
   }
 
@@ -312,21 +336,23 @@ class session {
     for (const auto& [key, value] : cmd.params) {
       if (key == "SIZE") {
         std::size_t declared = 0;
-        try {
-          declared = std::stoull(value);
-        } catch (const std::exception&) {
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), declared);
+        if (ec != std::errc{} || end != value.data() + value.size() || value.empty())
           return error_reply(501, "5.5.4", "Syntax: SIZE=<number>");
-        }
         if (declared > options_.max_message_size)
           return error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
       } else if (key == "BODY") {
-        if (value != "7BIT" && value != "8BITMIME") return error_reply(555, "5.5.4", "Unsupported BODY type " + value);
+        if (!beast::iequals(value, "7BIT") && !beast::iequals(value, "8BITMIME"))
+          return error_reply(555, "5.5.4", "Unsupported BODY type " + printable(value));
       } else if (key == "SMTPUTF8") {
         utf8 = true;
       } else if (key == "RET") {
-        if (value == "FULL") req.env.ret = postern::dsn_ret::full;
-        else if (value == "HDRS") req.env.ret = postern::dsn_ret::headers;
-        else return error_reply(501, "5.5.4", "Syntax: RET=FULL or RET=HDRS");
+        if (value == "FULL")
+          req.env.ret = postern::dsn_ret::full;
+        else if (value == "HDRS")
+          req.env.ret = postern::dsn_ret::headers;
+        else
+          return error_reply(501, "5.5.4", "Syntax: RET=FULL or RET=HDRS");
       } else if (key == "ENVID") {
         auto decoded = decode_xtext(value);
         if (!decoded || decoded->size() > 100) return error_reply(501, "5.5.4", "Syntax: ENVID=<xtext>");
@@ -342,8 +368,8 @@ class session {
     if (has_non_ascii(cmd.address) && !utf8) return error_reply(553, "5.6.7", "SMTPUTF8 required for this address");
     req.env.mail_from = cmd.address;
     utf8_ = utf8;
-    const postern::submission_view view{tenant(), req.stream, req.tags, req.campaign_id, req.env.mail_from,
-                                        req.env.recipients, empty_, false};
+    const postern::submission_view view{tenant(),          req.stream,         req.tags, req.campaign_id,
+                                        req.env.mail_from, req.env.recipients, empty_,   false};
     auto verdict = services_.policies.evaluate(view, postern::policy_stage::mail_from);
     if (verdict.decision != postern::verdict::action::accept) return reply(verdict.reply);
     in_transaction_ = true;
@@ -354,13 +380,16 @@ class session {
     if (!in_transaction_) return error_reply(503, "5.5.1", "Error: need MAIL command");
     if (!may_submit()) return error_reply(530, "5.7.0", "Authentication required");
     auto& req = mail_request_;
-    if (req.env.recipients.size() >= options_.smtp.max_recipients) return reply(452, "4.5.3", "Error: too many recipients");
+    if (req.env.recipients.size() >= options_.smtp.max_recipients)
+      return reply(452, "4.5.3", "Error: too many recipients");
     postern::recipient r;
     r.address = cmd.address;
-    if (r.address.size() == 10 && beast::iequals(r.address, "postmaster")) r.address = "postmaster@" + options_.hostname;
+    if (r.address.size() == 10 && beast::iequals(r.address, "postmaster"))
+      r.address = "postmaster@" + options_.hostname;
     for (const auto& [key, value] : cmd.params) {
       if (key == "NOTIFY") {
-        if (!parse_notify(value, r.notify)) return error_reply(501, "5.5.4", "Syntax: NOTIFY=NEVER or SUCCESS,FAILURE,DELAY");
+        if (!parse_notify(value, r.notify))
+          return error_reply(501, "5.5.4", "Syntax: NOTIFY=NEVER or SUCCESS,FAILURE,DELAY");
       } else if (key == "ORCPT") {
         const auto semicolon = value.find(';');
         auto decoded = semicolon == std::string::npos ? std::nullopt : decode_xtext(value.substr(semicolon + 1));
@@ -374,8 +403,8 @@ class session {
     if (has_non_ascii(r.address) && !utf8_) return error_reply(553, "5.6.7", "SMTPUTF8 required for this address");
     r.index = static_cast<std::uint32_t>(req.env.recipients.size());
     req.env.recipients.push_back(r);
-    const postern::submission_view view{tenant(), req.stream, req.tags, req.campaign_id, req.env.mail_from,
-                                        req.env.recipients, empty_, false};
+    const postern::submission_view view{tenant(),          req.stream,         req.tags, req.campaign_id,
+                                        req.env.mail_from, req.env.recipients, empty_,   false};
     auto verdict = services_.policies.evaluate(view, postern::policy_stage::recipient);
     if (verdict.decision != postern::verdict::action::accept) {
       req.env.recipients.pop_back();
@@ -389,11 +418,16 @@ class session {
     while (!value.empty()) {
       const auto comma = value.find(',');
       const auto item = value.substr(0, comma);
-      if (beast::iequals(item, "NEVER")) out |= postern::notify_never;
-      else if (beast::iequals(item, "SUCCESS")) out |= postern::notify_success;
-      else if (beast::iequals(item, "FAILURE")) out |= postern::notify_failure;
-      else if (beast::iequals(item, "DELAY")) out |= postern::notify_delay;
-      else return false;
+      if (beast::iequals(item, "NEVER"))
+        out |= postern::notify_never;
+      else if (beast::iequals(item, "SUCCESS"))
+        out |= postern::notify_success;
+      else if (beast::iequals(item, "FAILURE"))
+        out |= postern::notify_failure;
+      else if (beast::iequals(item, "DELAY"))
+        out |= postern::notify_delay;
+      else
+        return false;
       value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
     }
     return out != 0 && (!(out & postern::notify_never) || out == postern::notify_never);
@@ -434,16 +468,15 @@ class session {
         if (used != cmd.argument.substr(0, space).size()) throw std::invalid_argument("size");
       } catch (const std::exception&) {
         {
-      error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
-      co_return;
-    }
+          error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
+          co_return;
+        }
       }
       if (space != std::string::npos) {
-        if (!beast::iequals(std::string_view(cmd.argument).substr(space + 1), "LAST"))
-          {
-      error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
-      co_return;
-    }
+        if (!beast::iequals(std::string_view(cmd.argument).substr(space + 1), "LAST")) {
+          error_reply(501, "5.5.4", "Syntax: BDAT <size> [LAST]");
+          co_return;
+        }
         last = true;
       }
     }
@@ -463,10 +496,10 @@ class session {
     if (!in_transaction_ || mail_request_.env.recipients.empty()) {
       chunks_.reset();
       {
-      error_reply(in_transaction_ ? 554 : 503, "5.5.1",
-                            in_transaction_ ? "Error: no valid recipients" : "Error: need MAIL command");
-      co_return;
-    }
+        error_reply(in_transaction_ ? 554 : 503, "5.5.1",
+                    in_transaction_ ? "Error: no valid recipients" : "Error: need MAIL command");
+        co_return;
+      }
     }
     if (!last) {
       reply(250, "2.0.0", std::to_string(size) + " octets received");
@@ -489,23 +522,22 @@ class session {
       case data_reader::problem::too_big:
         reset_transaction();
         {
-      reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
-      co_return;
-    }
+          reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+          co_return;
+        }
       case data_reader::problem::line_too_long:
         reset_transaction();
         {
-      error_reply(500, "5.5.2", "Message refused: a line is over 1000 octets (RFC 5321 4.5.3.1.6)");
-      co_return;
-    }
+          error_reply(500, "5.5.2", "Message refused: a line is over 1000 octets (RFC 5321 4.5.3.1.6)");
+          co_return;
+        }
       case data_reader::problem::bare_line_ending:
         reset_transaction();
         {
-      error_reply(550, "5.5.2", "Message refused: bare CR or LF in the content (RFC 5321 2.3.8)");
-      co_return;
-    }
-      case data_reader::problem::none:
-        break;
+          error_reply(550, "5.5.2", "Message refused: bare CR or LF in the content (RFC 5321 2.3.8)");
+          co_return;
+        }
+      case data_reader::problem::none: break;
     }
     auto req = std::move(mail_request_);
     reset_transaction();
@@ -514,7 +546,9 @@ class session {
     req.source = "smtp";
     req.trace.helo = helo_;
     req.trace.client_address = client_text_;
-    req.trace.protocol = std::string(extended_ ? "ESMTP" : "SMTP") + (tls_ ? "S" : "") + (tenant_from_auth_ ? "A" : "");
+    // RFC 3848 names: SMTP for a plain HELO session, ESMTP with S (TLS) and A (AUTH) otherwise.
+    const bool esmtp = extended_ || tls_ || tenant_from_auth_;
+    req.trace.protocol = esmtp ? std::string("ESMTP") + (tls_ ? "S" : "") + (tenant_from_auth_ ? "A" : "") : "SMTP";
     auto result = co_await async_submit(services_.submission, req, asio::use_awaitable);
     reply(result.reply);
   }
@@ -539,7 +573,9 @@ class session {
       closing_ = true;
       co_return;
     }
+    // RFC 3207 4.2: forget everything learned before TLS, a login included.
     helo_.clear();
+    tenant_from_auth_.reset();
     reset_transaction();
   }
 
@@ -565,12 +601,16 @@ class session {
       error_reply(503, "5.5.1", "Error: AUTH not allowed during a mail transaction");
       co_return;
     }
-    if (!tls_ && !options_.smtp.auth_without_tls)
-      {
+    if (!tls_ && !options_.smtp.auth_without_tls) {
       error_reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
       co_return;
     }
+    if (helo_.empty()) {
+      error_reply(503, "5.5.1", "Error: send EHLO first");
+      co_return;
+    }
     if (services_.server.auth_blocked(client_)) {
+      log_->warn("[{}] AUTH refused: too many failed attempts", client_text_);
       reply(421, "4.7.0", options_.hostname + " Error: too many failed authentication attempts, try later");
       closing_ = true;
       co_return;
@@ -586,23 +626,24 @@ class session {
       const auto first = response->find('\0');
       const auto second = first == std::string::npos ? first : response->find('\0', first + 1);
       if (second == std::string::npos) {
-      error_reply(501, "5.5.2", "Syntax: bad PLAIN response");
-      co_return;
-    }
+        error_reply(501, "5.5.2", "Syntax: bad PLAIN response");
+        co_return;
+      }
       user = response->substr(first + 1, second - first - 1);
       password = response->substr(second + 1);
     } else if (beast::iequals(mechanism, "LOGIN")) {
       auto name = co_await challenge(initial, "VXNlcm5hbWU6");  // "Username:"
       if (!name) co_return;
-      auto secret = co_await challenge(std::nullopt, "UGFzc3dvcmQ6");  // "Password:"
+      const std::optional<std::string> no_initial_response;
+      auto secret = co_await challenge(no_initial_response, "UGFzc3dvcmQ6");  // "Password:"
       if (!secret) co_return;
       user = *name;
       password = *secret;
     } else {
       {
-      error_reply(504, "5.5.4", "Unrecognized authentication type");
-      co_return;
-    }
+        error_reply(504, "5.5.4", "Unrecognized authentication type");
+        co_return;
+      }
     }
     auto& tenants = services_.tenants;
     auto check = [&tenants, user, password] { return tenants.authenticate_smtp(user, password); };
@@ -610,23 +651,24 @@ class session {
     sodium_memzero(password.data(), password.size());
     if (!tenant) {
       services_.server.auth_failed(client_);
-      log_->warn("authentication failed for user {} from [{}]", user.substr(0, 64), client_text_);
+      log_->warn("authentication failed for user {} from [{}]", printable(user.substr(0, 64)), client_text_);
       // A pause per failure slows guessing; the limiter above ends it for a while.
       asio::steady_timer pause(executor_, options_.smtp.auth_failure_delay);
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       {
-      error_reply(535, "5.7.8", "Authentication credentials invalid");
-      co_return;
-    }
+        error_reply(535, "5.7.8", "Authentication credentials invalid");
+        co_return;
+      }
     }
     tenant_from_auth_ = *tenant;
-    log_->info("[{}] authenticated as {} (tenant {})", client_text_, user.substr(0, 64), *tenant);
+    log_->info("[{}] authenticated as {} (tenant {})", client_text_, printable(user.substr(0, 64)), *tenant);
     reply(235, "2.7.0", "Authentication successful");
   }
 
   /// One SASL step: the initial response if given, else a 334 challenge and the client's line.
   /// Nothing if the client cancelled or sent bad base64 (the reply is already queued).
-  asio::awaitable<std::optional<std::string>> challenge(const std::optional<std::string>& initial, std::string_view prompt) {
+  asio::awaitable<std::optional<std::string>> challenge(const std::optional<std::string>& initial,
+                                                        std::string_view prompt) {
     std::string encoded;
     if (initial) {
       encoded = *initial;
