@@ -53,6 +53,15 @@ class SmtpTestCase(PosternTestCase):
         inst = self.install(transports=transports, delivery=delivery, extra=text + extra, **kw)
         return inst
 
+    def open_transaction(self, recipient="t@example.com", sender="a@shop.example", mail_params=""):
+        """A raw dialogue past EHLO, MAIL and RCPT, ready for DATA or BDAT."""
+        d = Dialogue(self.port)
+        d.reply()
+        d.command("EHLO c")
+        d.command(f"MAIL FROM:<{sender}>{mail_params}")
+        d.command(f"RCPT TO:<{recipient}>")
+        return d
+
     def start(self, inst):
         server = inst.start_server()
         found = wait_until(lambda: LISTENING.findall(server.log_since_start()),

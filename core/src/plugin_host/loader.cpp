@@ -34,26 +34,25 @@ void* library::create(postern::host& services) {
   return object;
 }
 
-std::shared_ptr<postern::transport> library::create_transport(postern::host& services) {
-  if (std::string_view(descriptor_.kind) != "transport")
-    throw std::runtime_error(std::string("plugin ") + descriptor_.name + " is not a transport");
-  auto* object = static_cast<postern::transport*>(create(services));
+template <class Interface>
+std::shared_ptr<Interface> library::create_as(postern::host& services, std::string_view kind) {
+  if (std::string_view(descriptor_.kind) != kind)
+    throw std::runtime_error(std::string("plugin ") + descriptor_.name + " is not a " + std::string(kind));
+  // The plugin returned an Interface* converted to void*; converting back is exact.
+  auto* object = static_cast<Interface*>(create(services));
   // The deleter owns a reference to the library: it stays mapped while the object lives, and
   // the object is destroyed by the code that made it.
-  return std::shared_ptr<postern::transport>(
-      object, [self = shared_from_this(), destroy = destroy_](postern::transport* t) {
-        destroy(static_cast<void*>(t));
-      });
+  return std::shared_ptr<Interface>(object, [self = shared_from_this(), destroy = destroy_](Interface* o) {
+    destroy(static_cast<void*>(o));
+  });
+}
+
+std::shared_ptr<postern::transport> library::create_transport(postern::host& services) {
+  return create_as<postern::transport>(services, "transport");
 }
 
 std::shared_ptr<postern::policy> library::create_policy(postern::host& services) {
-  if (std::string_view(descriptor_.kind) != "policy")
-    throw std::runtime_error(std::string("plugin ") + descriptor_.name + " is not a policy");
-  auto* object = static_cast<postern::policy*>(create(services));
-  return std::shared_ptr<postern::policy>(
-      object, [self = shared_from_this(), destroy = destroy_](postern::policy* p) {
-        destroy(static_cast<void*>(p));
-      });
+  return create_as<postern::policy>(services, "policy");
 }
 
 plugin_record load(const std::filesystem::path& file) {

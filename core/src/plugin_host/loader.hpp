@@ -25,6 +25,8 @@ class library : public std::enable_shared_from_this<library> {
 
  private:
   void* create(postern::host& services);
+  template <class Interface>
+  std::shared_ptr<Interface> create_as(postern::host& services, std::string_view kind);
 
   boost::dll::shared_library lib_;
   const postern_plugin_descriptor& descriptor_;
