@@ -29,7 +29,9 @@ struct engine::attempt {
 
 namespace {
 
-std::shared_ptr<spdlog::logger> log() { return logging::get("delivery"); }
+std::shared_ptr<spdlog::logger> log() {
+  return logging::get("delivery");
+}
 
 postern::smtp_reply sane(const postern::smtp_reply& reply) {
   if (reply.code < 200 || reply.code > 599 || (reply.code >= 300 && reply.code < 400))
@@ -103,23 +105,44 @@ void engine::offer(spool::spool::stored_messages messages) {
   asio::post(strand_, [this, messages = std::move(messages)] {
     if (stopping_) return;
     for (const auto& m : messages) {
-      if (in_flight_.size() >= options_.max_parallel) {
+      if (in_flight_.count(m->queue_id) || waiting_ids_.count(m->queue_id)) continue;
+      if (in_flight_.size() < options_.max_parallel) {
+        begin_fresh(m);
+      } else if (waiting_.size() < max_waiting && waiting_bytes_ + m->raw.size() <= max_waiting_bytes) {
+        // Keep it in memory for the next free slot: no need to read it back from the spool.
+        waiting_.push_back(m);
+        waiting_ids_.insert(m->queue_id);
+        waiting_bytes_ += m->raw.size();
+      } else {
         backlog_ = true;  // it is in the spool: a poll picks it up when a slot frees
-        continue;
       }
-      if (in_flight_.count(m->queue_id)) continue;
-      spool::queued_message q;
-      q.msg = std::const_pointer_cast<postern::message>(m);
-      q.size = m->raw.size();
-      for (const auto& r : m->env.recipients) {
-        spool::recipient_status status;
-        status.rcpt = r;
-        status.next_attempt = m->arrival;
-        q.recipients.push_back(std::move(status));
-      }
-      begin(std::move(q));
     }
   });
+}
+
+void engine::start_waiting() {
+  while (in_flight_.size() < options_.max_parallel && !waiting_.empty()) {
+    auto m = std::move(waiting_.front());
+    waiting_.pop_front();
+    waiting_ids_.erase(m->queue_id);
+    waiting_bytes_ -= m->raw.size();
+    if (!in_flight_.count(m->queue_id)) begin_fresh(m);
+  }
+}
+
+void engine::begin_fresh(const std::shared_ptr<const postern::message>& m) {
+  {
+    spool::queued_message q;
+    q.msg = std::const_pointer_cast<postern::message>(m);
+    q.size = m->raw.size();
+    for (const auto& r : m->env.recipients) {
+      spool::recipient_status status;
+      status.rcpt = r;
+      status.next_attempt = m->arrival;
+      q.recipients.push_back(std::move(status));
+    }
+    begin(std::move(q));
+  }
 }
 
 asio::awaitable<void> engine::run() {
@@ -143,7 +166,8 @@ void engine::poll() {
   backlog_ = ids.size() >= limit;  // more may be waiting than one poll takes
   for (const auto& id : ids) {
     if (in_flight_.size() >= options_.max_parallel) break;
-    if (!in_flight_.count(id)) start_attempt(id);
+    // Messages waiting in memory are started from there, never twice.
+    if (!in_flight_.count(id) && !waiting_ids_.count(id)) start_attempt(id);
   }
 }
 
@@ -216,8 +240,8 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
                                       : sane(found->second.reply);
       if (found != by_index.end()) remote_id = found->second.remote_id;
     }
-    spool::recipient_update u{msg.queue_id, r.rcpt.index, spool::recipient_state::delivered, r.attempts + 1,
-                              now, reply, a->transport, remote_id};
+    spool::recipient_update u{msg.queue_id, r.rcpt.index, spool::recipient_state::delivered, r.attempts + 1, now, reply,
+                              a->transport, remote_id};
     std::string action;
     if (reply.success()) {
       action = "delivered";
@@ -226,8 +250,7 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
       action = "failed";
     } else if (now >= expiry) {
       u.state = spool::recipient_state::failed;
-      u.reply = {reply.code, "4.4.7",
-                 "message expired in the queue; last reply: " + describe(reply)};
+      u.reply = {reply.code, "4.4.7", "message expired in the queue; last reply: " + describe(reply)};
       action = "failed";
     } else {
       u.state = spool::recipient_state::deferred;
@@ -248,7 +271,8 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
     // A report about a report is never sent (RFC 3461 §6.2): the null sender, and NOTIFY=NEVER.
     dsn.msg.env.recipients.push_back({0, msg.env.mail_from, "", postern::notify_never});
     dsn.source = "dsn";
-    record.events.push_back({now, msg.queue_id, msg.env.mail_from, "dsn", "", {250, "2.0.0", "report queued as " + dsn.msg.queue_id}});
+    record.events.push_back(
+        {now, msg.queue_id, msg.env.mail_from, "dsn", "", {250, "2.0.0", "report queued as " + dsn.msg.queue_id}});
     record.new_messages.push_back(std::move(dsn));
   }
 
@@ -275,14 +299,13 @@ void engine::recorded(std::shared_ptr<attempt> a, const spool::attempt_record& r
       continue;
     }
     const double since_arrival = std::chrono::duration<double>(e.time - msg.arrival).count();
-    log()->info("{}: to=<{}>, transport={}, delay={:.3f}s, attempt={:.3f}s, status={} ({})", msg.queue_id,
-                e.recipient, e.transport.empty() ? "none" : e.transport, since_arrival, seconds, e.type,
-                describe(e.reply));
+    log()->info("{}: to=<{}>, transport={}, delay={:.3f}s, attempt={:.3f}s, status={} ({})", msg.queue_id, e.recipient,
+                e.transport.empty() ? "none" : e.transport, since_arrival, seconds, e.type, describe(e.reply));
     if (metrics_) {
       metrics_->add("postern_messages_" + e.type + "_total", 1, {{"transport", e.transport}, {"tenant", msg.tenant}});
     }
     postern::outcome_event outcome;
-    outcome.what = e.type == "delivered" ? postern::outcome_event::kind::delivered
+    outcome.what = e.type == "delivered"  ? postern::outcome_event::kind::delivered
                    : e.type == "deferred" ? postern::outcome_event::kind::deferred
                                           : postern::outcome_event::kind::failed;
     outcome.queue_id = msg.queue_id;
@@ -294,8 +317,10 @@ void engine::recorded(std::shared_ptr<attempt> a, const spool::attempt_record& r
     policies_.notify(outcome);
   }
   if (metrics_) metrics_->observe("postern_delivery_seconds", seconds, {{"transport", a->transport}});
-  // A slot is free: if mail is waiting in the spool, fetch it without waiting for the tick.
-  if (!stopping_ && backlog_) {
+  // A slot is free: mail waiting in memory first, then, if some had to stay in the spool, a
+  // poll without waiting for the tick.
+  if (!stopping_) start_waiting();
+  if (!stopping_ && backlog_ && waiting_.empty()) {
     wake_pending_ = true;
     timer_.cancel();
   }

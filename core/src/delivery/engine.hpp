@@ -12,6 +12,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -69,6 +70,11 @@ class engine {
   void poll();
   void start_attempt(const std::string& queue_id);
   void begin(spool::queued_message message);
+  void begin_fresh(const std::shared_ptr<const postern::message>& message);
+  void start_waiting();
+
+  static constexpr std::size_t max_waiting = 100000;
+  static constexpr std::size_t max_waiting_bytes = 256ull << 20;
   void finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::recipient_result> results);
   void recorded(std::shared_ptr<attempt> a, const spool::attempt_record& record, const std::string& error);
 
@@ -91,6 +97,10 @@ class engine {
   bool stopping_ = false;
   bool wake_pending_ = false;
   bool backlog_ = false;  // offered messages left in the spool for lack of a slot
+  // Fresh messages beyond max_parallel, kept in memory (bounded) until a slot frees.
+  std::deque<std::shared_ptr<const postern::message>> waiting_;
+  std::set<std::string> waiting_ids_;
+  std::size_t waiting_bytes_ = 0;
   std::function<void()> drained_;
 };
 

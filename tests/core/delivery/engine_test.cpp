@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
+#include <mutex>
 #include <future>
 #include <thread>
 
@@ -287,6 +289,28 @@ TEST_F(engine_test, an_asynchronous_transport_may_answer_from_another_thread) {
   EXPECT_EQ(m.recipients[0].state, spool::recipient_state::delivered);
   std::lock_guard lock(mutex);
   for (auto& t : threads) t.join();
+}
+
+TEST_F(engine_test, mail_beyond_the_parallel_limit_waits_and_goes_out_exactly_once) {
+  engine_options o = options({1min}, 0.2);
+  o.max_parallel = 2;
+  std::mutex mutex;
+  std::map<std::string, int> attempts;
+  transport_->behaviour = [&](postern::delivery_request req, postern::delivery_callback done) {
+    {
+      std::lock_guard lock(mutex);
+      ++attempts[req.msg->queue_id];
+    }
+    std::this_thread::sleep_for(2ms);  // slow enough that offers pile up behind the limit
+    done({{req.recipients[0].index, {250, "2.0.0", "ok"}, ""}});
+  };
+  start(o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(enqueue({"r" + std::to_string(i) + "@example.com"}));
+  for (const auto& id : ids) wait_settled(id, attempted);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(attempts.size(), ids.size());
+  for (const auto& [id, n] : attempts) EXPECT_EQ(n, 1) << id << " was delivered " << n << " times";
 }
 
 TEST_F(engine_test, held_mail_is_not_delivered_until_released) {

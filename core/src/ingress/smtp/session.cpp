@@ -102,6 +102,8 @@ class session {
       client_text_ = client_.to_string();
     }
     trusted_ = in_any(options_.trusted, client_);
+    // Replies are small and each one waits for the client's next command: send them at once.
+    plain_.socket().set_option(tcp::no_delay(true), ec);
   }
 
   asio::awaitable<void> run() {
