@@ -367,6 +367,21 @@ class Refusals(SmtpTestCase):
         self.assertEqual(inst.maildir_files("drop@example.com"), [])
 
 
+class Shutdown(SmtpTestCase):
+    def test_sigterm_with_sessions_open_exits_cleanly(self):
+        inst = self.smtp_install()
+        server = self.start(inst)
+        idle = Dialogue(self.port)
+        idle.reply()
+        busy = self.open_transaction("late@example.com")
+        self.assertEqual(busy.command("DATA")[0], 354)
+        busy.send("Subject: half\r\n\r\nhalf a message")
+        time.sleep(0.2)
+        self.assertEqual(server.stop(grace=20), 0, "SIGTERM with sessions open ends with exit 0:\n" + server.log())
+        self.assertTrue(idle.closed())
+        self.assertEqual(inst.all_delivered(), [], "the half message was never acknowledged, nor stored")
+
+
 class Framing(SmtpTestCase):
     def test_pipelining(self):
         inst = self.smtp_install()

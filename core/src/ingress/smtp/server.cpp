@@ -95,24 +95,29 @@ asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, bool implicit
   }
 }
 
-bool server::admit(const asio::ip::address& client) {
-  std::lock_guard lock(mutex_);
-  auto& n = per_client_[client];
-  if (total_.load() >= options_.smtp.max_connections || n >= options_.smtp.max_connections_per_client) {
-    if (n == 0) per_client_.erase(client);
-    return false;
+std::shared_ptr<void> server::admit(const asio::ip::address& client) {
+  auto counts = counts_;
+  std::lock_guard lock(counts->mutex);
+  auto& n = counts->per_client[client];
+  if (counts->total >= options_.smtp.max_connections || n >= options_.smtp.max_connections_per_client) {
+    if (n == 0) counts->per_client.erase(client);
+    return nullptr;
   }
   ++n;
-  ++total_;
-  return true;
+  ++counts->total;
+  // The token shares the counts, not the server: it may outlive the server at shutdown.
+  return std::shared_ptr<void>(static_cast<void*>(counts.get()), [counts, client](void*) {
+    std::lock_guard lock(counts->mutex);
+    auto it = counts->per_client.find(client);
+    if (it == counts->per_client.end()) return;
+    if (--it->second == 0) counts->per_client.erase(it);
+    --counts->total;
+  });
 }
 
-void server::release(const asio::ip::address& client) {
-  std::lock_guard lock(mutex_);
-  auto it = per_client_.find(client);
-  if (it == per_client_.end()) return;
-  if (--it->second == 0) per_client_.erase(it);
-  --total_;
+std::size_t server::connections() const {
+  std::lock_guard lock(counts_->mutex);
+  return counts_->total;
 }
 
 bool server::auth_blocked(const asio::ip::address& client) {

@@ -61,10 +61,11 @@ class server {
   /// The addresses actually bound ("127.0.0.1:2525"), plain listeners first.
   std::vector<std::string> bound() const;
 
-  /// Counts a new connection; false if a limit is reached (the session answers 421).
-  bool admit(const boost::asio::ip::address& client);
-  void release(const boost::asio::ip::address& client);
-  std::size_t connections() const noexcept { return total_.load(); }
+  /// Counts a new connection. Returns its slot, freed when the token is destroyed (which may
+  /// happen after the server is gone, when the io_context destroys abandoned sessions); null if
+  /// a limit is reached (the session answers 421).
+  std::shared_ptr<void> admit(const boost::asio::ip::address& client);
+  std::size_t connections() const;
 
   /// True while the client has too many recent failed AUTH attempts.
   bool auth_blocked(const boost::asio::ip::address& client);
@@ -83,10 +84,15 @@ class server {
   std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   std::vector<bool> implicit_tls_;
 
+  struct connection_counts {
+    std::mutex mutex;
+    std::map<boost::asio::ip::address, std::size_t> per_client;
+    std::size_t total = 0;
+  };
+  std::shared_ptr<connection_counts> counts_ = std::make_shared<connection_counts>();
+
   std::mutex mutex_;
-  std::map<boost::asio::ip::address, std::size_t> per_client_;
   std::map<boost::asio::ip::address, std::deque<std::chrono::steady_clock::time_point>> auth_failures_;
-  std::atomic<std::size_t> total_{0};
 };
 
 }  // namespace postern::ingress::smtp

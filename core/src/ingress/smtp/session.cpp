@@ -107,7 +107,8 @@ class session {
   }
 
   asio::awaitable<void> run() {
-    if (!services_.server.admit(client_)) {
+    const auto slot = services_.server.admit(client_);
+    if (!slot) {
       log_->warn("refused a connection from [{}]: connection limit reached", client_text_);
       // On an implicit-TLS port the client expects a handshake, not clear text: just close.
       if (!implicit_tls_) {
@@ -116,11 +117,6 @@ class session {
       }
       co_return;
     }
-    struct releaser {
-      server& s;
-      asio::ip::address a;
-      ~releaser() { s.release(a); }
-    } release_on_exit{services_.server, client_};
     log_->debug("connect from [{}]", client_text_);
     if (implicit_tls_) {
       const bool secured = co_await start_tls();
