@@ -59,19 +59,28 @@ std::string unfold_value(std::string_view field) {
 
 }  // namespace
 
+bool is_crlf(std::string_view text) {
+  for (std::size_t pos = 0; (pos = text.find_first_of("\r\n", pos)) != std::string_view::npos; pos += 2) {
+    if (text[pos] == '\n' || pos + 1 >= text.size() || text[pos + 1] != '\n') return false;
+  }
+  return true;
+}
+
 std::string to_crlf(std::string_view text) {
   std::string out;
   out.reserve(text.size() + text.size() / 32);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '\r') {
-      out += "\r\n";
-      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
-    } else if (c == '\n') {
-      out += "\r\n";
-    } else {
-      out += c;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    // Copy runs without line endings whole, then write one CRLF per line ending found.
+    const std::size_t end = text.find_first_of("\r\n", pos);
+    if (end == std::string_view::npos) {
+      out.append(text.substr(pos));
+      break;
     }
+    out.append(text.substr(pos, end - pos));
+    out.append("\r\n");
+    pos = end + 1;
+    if (text[end] == '\r' && pos < text.size() && text[pos] == '\n') ++pos;
   }
   return out;
 }

@@ -14,6 +14,8 @@ namespace postern::submission {
 
 /// Converts bare LF and bare CR line endings to CRLF (local submissions use LF).
 std::string to_crlf(std::string_view text);
+/// True if every line ending is already CRLF (then no conversion, and no copy, is needed).
+bool is_crlf(std::string_view text);
 
 /// Length of the header section including its final CRLF, not counting the blank line that
 /// follows. 0 when the text does not start with a header field (it is then all body).

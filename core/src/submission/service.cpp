@@ -73,7 +73,8 @@ void service::submit(request req, postern::submit_callback done) {
 
   const auto now = std::chrono::system_clock::now();
   const std::string queue_id = spool::make_queue_id(now);
-  std::string raw = to_crlf(req.raw);
+  // SMTP content is CRLF already: take it as it is rather than copy a large message.
+  std::string raw = is_crlf(req.raw) ? std::move(req.raw) : to_crlf(req.raw);
   ensure_header_section(raw);  // a text with no header section is all body
 
   if (!policies_.empty()) {

@@ -41,7 +41,16 @@ TEST(header_block, removes_every_field_of_a_name_with_its_folds) {
 
 TEST(header_block, converts_line_endings) {
   EXPECT_EQ(to_crlf("a\nb\r\nc\rd"), "a\r\nb\r\nc\r\nd");
+  EXPECT_EQ(to_crlf("\r\r\n\n"), "\r\n\r\n\r\n");
+  EXPECT_EQ(to_crlf("no line end"), "no line end");
   EXPECT_EQ(to_crlf(""), "");
+  EXPECT_TRUE(is_crlf("a\r\nb\r\n"));
+  EXPECT_TRUE(is_crlf("no line end"));
+  EXPECT_TRUE(is_crlf(""));
+  EXPECT_FALSE(is_crlf("a\nb"));
+  EXPECT_FALSE(is_crlf("a\rb"));
+  EXPECT_FALSE(is_crlf("a\r"));
+  EXPECT_FALSE(is_crlf("a\r\r\n"));
 }
 
 TEST(header_block, folds_long_fields) {
