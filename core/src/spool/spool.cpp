@@ -371,6 +371,9 @@ void spool::commit_batch(std::vector<operation>& batch) {
         s.release.reset();
         s.release.run();
       } catch (const std::exception& e) {
+        // After some errors (disk full, I/O error) SQLite has already rolled back the whole
+        // transaction: then the batch fails as one, with this error.
+        if (sqlite3_get_autocommit(db.handle())) throw;
         errors[i] = e.what();
         s.rollback_to.reset();
         s.rollback_to.run();
