@@ -98,9 +98,6 @@ std::vector<std::string> tags_from_json(const std::string& text) {
 }
 
 void open_pragmas(database& db) {
-  // 8 KiB pages: a large body spans half as many overflow pages, small rows still pack well
-  // (measured both ways, docs/performance.md). Takes effect on a new database.
-  db.exec("PRAGMA page_size=8192");
   db.exec("PRAGMA journal_mode=WAL");
   // FULL: the WAL is fsync'd at every commit, so a commit is durable when it returns.
   db.exec("PRAGMA synchronous=FULL");
