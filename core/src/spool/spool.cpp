@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <future>
 
 namespace postern::spool {
@@ -189,7 +190,8 @@ struct writer_statements {
     insert_event.run();
   }
 
-  void apply_update(const recipient_update& u) {
+  /// False when the recipient was no longer pending (the message was deleted meanwhile).
+  bool apply_update(const recipient_update& u) {
     update_recipient.reset();
     update_recipient.bind(1, u.queue_id)
         .bind(2, static_cast<std::int64_t>(u.index))
@@ -202,6 +204,7 @@ struct writer_statements {
         .bind_or_null(9, u.transport)
         .bind_or_null(10, u.remote_id);
     update_recipient.run();
+    return sqlite3_changes(db.handle()) > 0;
   }
 
   void finish_if_done(const std::string& queue_id, time_point now) {
@@ -304,7 +307,14 @@ void spool::record(attempt_record record, commit_callback done) {
   op.duplicate = std::make_shared<std::vector<bool>>(op.entries.size(), false);
   op.apply = [shared, entries = op.entries, duplicate = op.duplicate](writer_statements& s) {
     const auto now = std::chrono::system_clock::now();
-    for (const auto& u : shared->updates) s.apply_update(u);
+    bool changed = shared->updates.empty();
+    for (const auto& u : shared->updates) changed = s.apply_update(u) || changed;
+    if (!changed) {
+      // Every recipient had left the queue while the attempt ran (`queue delete`): its outcome
+      // and any report it would send are moot.
+      std::fill(duplicate->begin(), duplicate->end(), true);
+      return;
+    }
     for (const auto& e : shared->events) s.add_event(e);
     for (std::size_t i = 0; i < entries.size(); ++i) {
       enqueue_result r;

@@ -162,6 +162,25 @@ TEST(spool, a_record_can_queue_new_messages_atomically) {
   EXPECT_EQ(s.pending().size(), 1u);
 }
 
+TEST(spool, an_outcome_for_a_deleted_message_changes_nothing_and_sends_no_report) {
+  temp_dir dir;
+  spool s({dir.path()});
+  auto r = s.enqueue_wait(make_entry({"a@example.com"}));
+  ASSERT_EQ(s.remove(r.queue_id), 1u);  // the operator deletes it while an attempt runs
+  attempt_record late;
+  const auto now = std::chrono::system_clock::now();
+  late.updates.push_back({r.queue_id, 0, recipient_state::deferred, 1, now, {451, "4.0.0", "later"}, "file", ""});
+  late.events.push_back({now, r.queue_id, "a@example.com", "deferred", "file", {451, "4.0.0", "later"}});
+  auto dsn = make_entry({"sender@example.com"});
+  const auto dsn_id = dsn.msg.queue_id;
+  late.new_messages.push_back(std::move(dsn));
+  ASSERT_EQ(s.record_wait(std::move(late)), "");
+  EXPECT_EQ(s.load(r.queue_id)->recipients[0].state, recipient_state::failed);
+  EXPECT_EQ(s.events(r.queue_id).back().type, "deleted");
+  EXPECT_FALSE(s.load(dsn_id)) << "no report about a deleted message";
+  EXPECT_TRUE(s.pending().empty());
+}
+
 TEST(spool, one_bad_operation_does_not_fail_its_batch) {
   temp_dir dir;
   spool s({dir.path()});
