@@ -149,16 +149,17 @@ class session {
   asio::awaitable<void> flush() {
     if (out_.empty()) co_return;
     set_timeout(options_.smtp.command_timeout);
-    std::string pending;
-    pending.swap(out_);
+    // Nothing else touches out_ while the write is under way (one coroutine per session), so
+    // it is written in place and keeps its capacity for the next replies.
     boost::system::error_code ec;
     if (tls_) {
       std::tie(ec, std::ignore) =
-          co_await asio::async_write(*tls_, asio::buffer(pending), asio::as_tuple(asio::use_awaitable));
+          co_await asio::async_write(*tls_, asio::buffer(out_), asio::as_tuple(asio::use_awaitable));
     } else {
       std::tie(ec, std::ignore) =
-          co_await asio::async_write(plain_, asio::buffer(pending), asio::as_tuple(asio::use_awaitable));
+          co_await asio::async_write(plain_, asio::buffer(out_), asio::as_tuple(asio::use_awaitable));
     }
+    out_.clear();
     if (ec) closing_ = true;
   }
 
@@ -188,7 +189,8 @@ class session {
     }
     read_timer_.cancel();
     in_.resize(old + n);
-    if (timed_out_) {
+    // The timer may fire just as data arrives: only a read it actually cancelled is a timeout.
+    if (timed_out_ && ec == asio::error::operation_aborted) {
       log_->info("timeout from [{}]", client_text_);
       out_ = "421 4.4.2 " + options_.hostname + " Error: timeout exceeded\r\n";
       co_await flush();
