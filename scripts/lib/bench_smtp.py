@@ -233,12 +233,16 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="postern-bench-"))  # postern and Postfix on the same disk
     work.chmod(0o755)  # Postfix's daemons run as the postfix user and must reach their queue
-    sink = Sink()
-    postfix = Postfix(work, sink.port)
-    postern = Postern(work, args.binary)
+    started = []  # stopped in reverse order whatever happens, even if a later one fails to start
     rows = []
     sent_to_postern = 0
     try:
+        sink = Sink()
+        started.append(sink)
+        postfix = Postfix(work, sink.port)
+        started.append(postfix)
+        postern = Postern(work, args.binary)
+        started.append(postern)
         print(f"SMTP ingest, smtp-source on 127.0.0.1, work directory {work}", flush=True)
         print(f"{'size':>7} {'sessions':>8} {'messages':>8} {'postern':>10} {'postfix':>10} {'smtp-sink':>10}"
               f" {'pn/pf':>7} {'pn/sink':>8}", flush=True)
@@ -260,9 +264,8 @@ def main():
             print(f"\nidle connections: {args.idle} held open, postern RSS {before:.0f} MiB -> {after:.0f} MiB "
                   f"(+{after - before:.0f} MiB, {(after - before) * 1024 * 1024 / args.idle:.0f} bytes each)")
     finally:
-        postern.stop()
-        postfix.stop()
-        sink.stop()
+        for peer in reversed(started):
+            peer.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
