@@ -55,7 +55,11 @@ std::string maildir_name(std::string_view address) {
   return name;
 }
 
-file_transport::file_transport(postern::host& host) : host_(host) {
+file_transport::file_transport(postern::host& host) : name_host_(host.hostname()) {
+  // The host name in unique file names, without the characters Maildir readers treat specially.
+  for (auto& c : name_host_) {
+    if (c == '/' || c == ':') c = '_';
+  }
   const auto& cfg = host.config();
   directory_ = host.resolve_path(cfg.get_string("directory").value_or("outbox"));
   const auto l = cfg.get_string("layout").value_or("maildir");
@@ -84,12 +88,8 @@ std::string file_transport::unique_name() const {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now).count();
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now).count() % 1000000;
-  std::string host = host_.hostname();
-  for (auto& c : host) {
-    if (c == '/' || c == ':') c = '_';
-  }
   return std::to_string(seconds) + ".M" + std::to_string(micros) + "P" + std::to_string(::getpid()) + "Q" +
-         std::to_string(counter_++) + "." + host;
+         std::to_string(counter_++) + "." + name_host_;
 }
 
 namespace {
@@ -109,7 +109,7 @@ int write_all(int fd, std::string_view content) {
 /// rename into new/), with the same guarantee: a reader never sees a partial file.
 /// Returns -1 with errno set when the file system cannot do it; the caller falls back.
 postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const std::filesystem::path& final_path,
-                                 std::string_view content, bool& unsupported) {
+                                 std::string_view head, std::string_view body, bool& unsupported) {
   unsupported = false;
   const int fd = ::open(final_dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
   if (fd < 0) {
@@ -119,7 +119,8 @@ postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const s
     }
     return disk_error("cannot create a file in " + final_dir.string(), errno);
   }
-  int rc = write_all(fd, content);
+  int rc = write_all(fd, head);
+  if (rc == 0) rc = write_all(fd, body);
   if (rc == 0 && ::fdatasync(fd) != 0) rc = errno;
   if (rc == 0) {
     const std::string self = "/proc/self/fd/" + std::to_string(fd);
@@ -132,10 +133,11 @@ postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const s
 
 /// Portable path: write under a temporary name, fsync, rename into place.
 postern::smtp_reply rename_into_place(const std::filesystem::path& tmp, const std::filesystem::path& final_path,
-                                      std::string_view content) {
+                                      std::string_view head, std::string_view body) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) return disk_error("cannot create " + tmp.string(), errno);
-  int rc = write_all(fd, content);
+  int rc = write_all(fd, head);
+  if (rc == 0) rc = write_all(fd, body);
   if (rc == 0 && ::fsync(fd) != 0) rc = errno;
   ::close(fd);
   if (rc == 0 && ::rename(tmp.c_str(), final_path.c_str()) != 0) rc = errno;
@@ -159,7 +161,8 @@ int file_transport::ensure_dir(const std::filesystem::path& dir) const {
   return 0;
 }
 
-postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir, const std::string& content) const {
+postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir, std::string_view head,
+                                               std::string_view body) const {
   const bool maildir = layout_ == layout::maildir;
   const auto tmp_dir = maildir ? dir / "tmp" : dir;
   const auto final_dir = maildir ? dir / "new" : dir;
@@ -172,10 +175,10 @@ postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir,
 
   bool unsupported = true;
   postern::smtp_reply reply;
-  if (use_tmpfile_.load()) reply = link_tmpfile(final_dir, final_path, content, unsupported);
+  if (use_tmpfile_.load()) reply = link_tmpfile(final_dir, final_path, head, body, unsupported);
   if (unsupported) {
     use_tmpfile_ = false;
-    reply = rename_into_place(tmp_dir / (maildir ? name : "." + name + ".tmp"), final_path, content);
+    reply = rename_into_place(tmp_dir / (maildir ? name : "." + name + ".tmp"), final_path, head, body);
   }
   if (!reply.success()) {
     // The directory may have gone (an operator cleaned up): check again next time.
@@ -210,20 +213,22 @@ int file_transport::sync_directory(const std::filesystem::path& dir) const {
 void file_transport::deliver(postern::delivery_request request, postern::delivery_callback done) {
   const auto& msg = *request.msg;
   const std::string eol = crlf_ ? "\r\n" : "\n";
-  const std::string body = crlf_ ? msg.raw : to_lf(msg.raw);
+  // The body is written as it is (CRLF) or converted once (LF), never copied per recipient.
+  std::string converted;
+  if (!crlf_) converted = to_lf(msg.raw);
+  const std::string_view body = crlf_ ? std::string_view(msg.raw) : std::string_view(converted);
   const std::string return_path = "Return-Path: <" + msg.env.mail_from + ">" + eol;
   std::vector<postern::recipient_result> results;
 
   if (layout_ == layout::eml) {
-    std::string content = return_path;
-    for (const auto& r : request.recipients) content += "X-Envelope-To: <" + r.address + ">" + eol;
-    content += body;
-    const auto reply = write_file(directory_, content);
+    std::string head = return_path;
+    for (const auto& r : request.recipients) head += "X-Envelope-To: <" + r.address + ">" + eol;
+    const auto reply = write_file(directory_, head, body);
     for (const auto& r : request.recipients) results.push_back({r.index, reply, ""});
   } else {
     for (const auto& r : request.recipients) {
-      const std::string content = return_path + "Delivered-To: " + r.address + eol + body;
-      results.push_back({r.index, write_file(directory_ / maildir_name(r.address), content), ""});
+      const std::string head = return_path + "Delivered-To: " + r.address + eol;
+      results.push_back({r.index, write_file(directory_ / maildir_name(r.address), head, body), ""});
     }
   }
   done(std::move(results));

@@ -36,7 +36,7 @@ class file_transport final : public postern::transport {
   const std::filesystem::path& directory() const noexcept { return directory_; }
 
  private:
-  postern::smtp_reply write_file(const std::filesystem::path& dir, const std::string& content) const;
+  postern::smtp_reply write_file(const std::filesystem::path& dir, std::string_view head, std::string_view body) const;
   int ensure_dir(const std::filesystem::path& dir) const;
   int sync_directory(const std::filesystem::path& dir) const;
 
@@ -47,7 +47,7 @@ class file_transport final : public postern::transport {
   };
   std::string unique_name() const;
 
-  postern::host& host_;
+  std::string name_host_;  // host name as used in unique file names
   std::filesystem::path directory_;
   layout layout_ = layout::maildir;
   bool crlf_ = false;

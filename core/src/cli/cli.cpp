@@ -105,11 +105,12 @@ int run(int argc, char** argv) {
 
 int hash_password_command() {
   std::string password;
-  if (!std::getline(std::cin, password) || password.empty()) {
+  std::getline(std::cin, password);
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) {
     std::cerr << "postern: hash-password reads the password from the first line of standard input\n";
     return EX_USAGE;
   }
-  if (!password.empty() && password.back() == '\r') password.pop_back();
   std::cout << tenants::hash_password(password) << '\n';
   return 0;
 }

@@ -194,7 +194,6 @@ bool add_addresses(const std::string& value, std::vector<std::string>& out) {
 /// -t: recipients from To/Cc/Bcc (or the Resent- ones when present); Bcc lines are removed.
 /// Nothing, with `bad` set to the header value, if an address there cannot be read.
 std::optional<std::vector<std::string>> extract_recipients(std::string& raw, std::string& bad) {
-  g_mime_init();
   const bool resent = submission::has_header(raw, "Resent-To") || submission::has_header(raw, "Resent-Cc") ||
                       submission::has_header(raw, "Resent-Bcc");
   const std::string prefix = resent ? "Resent-" : "";
@@ -246,6 +245,7 @@ int sendmail_command(const std::vector<std::string>& args, const std::string& co
     return EX_IOERR;
   }
   // The drop holds the message with CRLF line endings, as the spool will.
+  g_mime_init();  // address lists (-t, and "Name <addr>" arguments) are parsed with GMime
   std::string crlf = submission::to_crlf(raw);
   std::vector<std::string> recipients;
   if (o.extract_recipients) {
@@ -257,7 +257,6 @@ int sendmail_command(const std::vector<std::string>& args, const std::string& co
     }
     recipients = std::move(*extracted);
   }
-  g_mime_init();
   for (const auto& r : o.recipients) {
     if (r.find_first_of("<,") == std::string::npos) {
       recipients.push_back(r);
@@ -278,8 +277,9 @@ int sendmail_command(const std::vector<std::string>& args, const std::string& co
     }
   }
 
-  std::string sender = o.sender_given ? qualify(o.sender, hostname) : login_name() + "@" + hostname;
-  if (o.sender_given && (o.sender == "<>" || o.sender.empty())) sender.clear();
+  const std::string user = login_name();
+  // -f '<>' or -f '' is the null sender: qualify() leaves it empty.
+  const std::string sender = o.sender_given ? qualify(o.sender, hostname) : user + "@" + hostname;
   if (!sender.empty() && !submission::valid_address(sender)) {
     std::cerr << "sendmail: bad sender address: " << sender << '\n';
     return EX_DATAERR;
@@ -298,7 +298,7 @@ int sendmail_command(const std::vector<std::string>& args, const std::string& co
   d.mail_from = sender;
   d.recipients = recipients;
   d.tenant = settings->submission.local_tenant;
-  d.user = login_name();
+  d.user = user;
   d.raw = std::move(crlf);
   d.notify = *notify;
   d.ret = o.ret;

@@ -104,7 +104,7 @@ int serve_command(const config::settings& s) {
   if (!transports.pick())
     log->error("no transport is available: mail is accepted and kept in the queue until one is (see `postern plugins`)");
 
-  submission::service submission(*spool, policies->chain(), {s.server.hostname});
+  submission::service submission(*spool, policies->chain(), {s.server.hostname, s.submission.max_message_size});
   gateway.submit = [&submission](postern::new_message m, postern::submit_callback done, const std::string& plugin) {
     submission::request req;
     req.tenant = std::move(m.tenant);
@@ -121,11 +121,12 @@ int serve_command(const config::settings& s) {
   spool->on_enqueued([&engine](spool::spool::stored_messages m) { engine.offer(std::move(m)); });
   maildrop::pickup pickup(io, s.maildrop_dir(), submission);
 
-  tenants::directory tenants(s.tenants);
+  std::unique_ptr<tenants::directory> tenants;
   std::unique_ptr<ingress::smtp::server> smtp;
   if (!s.smtp.listen.empty() || !s.smtp.tls_listen.empty()) {
     try {
-      smtp = std::make_unique<ingress::smtp::server>(io, smtp_options_from(s), submission, policies->chain(), tenants);
+      tenants = std::make_unique<tenants::directory>(s.tenants);
+      smtp = std::make_unique<ingress::smtp::server>(io, smtp_options_from(s), submission, policies->chain(), *tenants);
       smtp->start();
     } catch (const std::exception& e) {
       log->critical("{}", e.what());
@@ -159,6 +160,9 @@ int serve_command(const config::settings& s) {
   for (auto& t : runners) t.join();
 
   spool->on_enqueued(nullptr);
+  // Submissions still being committed call back into the pickup and SMTP sessions: let them
+  // finish now, while those still exist (their posts to the stopped io_context never run).
+  spool->wait_idle();
   transports.stop_all();
   engine.stop();
   log->info("postern stopped");

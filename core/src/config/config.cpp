@@ -1,8 +1,7 @@
 #include "config/config.hpp"
 
 #include "config/duration.hpp"
-
-#include <boost/asio/ip/address.hpp>
+#include "ingress/smtp/network.hpp"
 
 #include <unistd.h>
 
@@ -100,6 +99,17 @@ class table_reader {
     error(node, key, std::string("expected ") + expected);
   }
 
+  /// An integer within [low, high], or `fallback` (with an error when out of range).
+  std::size_t count(std::string_view key, std::size_t fallback, std::int64_t low, std::int64_t high) {
+    auto n = integer(key);
+    if (!n) return fallback;
+    if (*n < low || *n > high) {
+      error(table_->get(key), key, "expected " + std::to_string(low) + " to " + std::to_string(high));
+      return fallback;
+    }
+    return static_cast<std::size_t>(*n);
+  }
+
   /// Marks a key as known without reading it (sub-tables handled elsewhere).
   void allow(std::string_view key) { known_.emplace(key); }
 
@@ -164,10 +174,7 @@ void read_server(const toml::table& root, settings& s, std::vector<config_error>
   s.server.data_dir = absolute_from(base, r.string("data_dir").value_or("/var/lib/postern"));
   s.server.log_level = r.string("log_level").value_or("info");
   if (auto demo = r.get<bool>("demo", "true or false")) s.demo = *demo;
-  if (auto n = r.integer("threads")) {
-    if (*n < 0 || *n > 256) r.error(root["server"]["threads"].node(), "threads", "expected 0 to 256");
-    else s.server.threads = static_cast<std::size_t>(*n);
-  }
+  s.server.threads = r.count("threads", s.server.threads, 0, 256);
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error"};
   if (!levels.count(s.server.log_level))
     r.error(root["server"]["log_level"].node(), "log_level", "expected one of trace, debug, info, warn, error");
@@ -191,10 +198,7 @@ void read_spool(const toml::table& root, settings& s, std::vector<config_error>&
   const std::string file = s.file.string();
   table_reader r(sub_table(root, "spool", file, errors), "spool", file, errors);
   s.spool.dir = absolute_from(s.server.data_dir, r.string("dir").value_or("spool"));
-  if (auto n = r.integer("max_batch")) {
-    if (*n < 1 || *n > 100000) r.error(root["spool"]["max_batch"].node(), "max_batch", "expected 1 to 100000");
-    else s.spool.max_batch = static_cast<std::size_t>(*n);
-  }
+  s.spool.max_batch = r.count("max_batch", s.spool.max_batch, 1, 100000);
   r.report_unknown_keys();
 }
 
@@ -225,43 +229,19 @@ void read_delivery(const toml::table& root, settings& s, std::vector<config_erro
     r.error((*t)["poll_interval"].node(), "poll_interval", "must be at least 10ms");
     d.poll_interval = std::chrono::milliseconds(10);
   }
-  if (auto n = r.integer("max_parallel")) {
-    if (*n < 1 || *n > 10000) r.error((*t)["max_parallel"].node(), "max_parallel", "expected 1 to 10000");
-    else d.max_parallel = static_cast<std::size_t>(*n);
-  }
-  if (auto n = r.integer("workers")) {
-    if (*n < 1 || *n > 256) r.error((*t)["workers"].node(), "workers", "expected 1 to 256");
-    else d.workers = static_cast<std::size_t>(*n);
-  }
+  d.max_parallel = r.count("max_parallel", d.max_parallel, 1, 10000);
+  d.workers = r.count("workers", d.workers, 1, 256);
   r.report_unknown_keys();
 }
 
-std::size_t read_count(table_reader& r, const toml::table* t, std::string_view key, std::size_t value,
-                       std::int64_t low, std::int64_t high) {
-  if (auto n = r.integer(key)) {
-    if (*n < low || *n > high) {
-      r.error((*t)[key].node(), key, "expected " + std::to_string(low) + " to " + std::to_string(high));
-    } else {
-      return static_cast<std::size_t>(*n);
-    }
-  }
-  return value;
-}
-
+/// True if `text` is what the SMTP listener will accept as a trusted block.
 bool valid_cidr(const std::string& text) {
-  const auto slash = text.find('/');
-  const std::string address = text.substr(0, slash);
-  boost::system::error_code ec;
-  const auto parsed = boost::asio::ip::make_address(address, ec);
-  if (ec) return false;
-  if (slash == std::string::npos) return true;
-  int bits = -1;
   try {
-    bits = std::stoi(text.substr(slash + 1));
+    ingress::smtp::cidr{text};
+    return true;
   } catch (const std::exception&) {
     return false;
   }
-  return bits >= 0 && bits <= (parsed.is_v4() ? 32 : 128);
 }
 
 void read_smtp(const toml::table& root, settings& s, std::vector<config_error>& errors) {
@@ -271,11 +251,11 @@ void read_smtp(const toml::table& root, settings& s, std::vector<config_error>& 
   auto& m = s.smtp;
   m.listen = r.strings("listen").value_or(m.listen);
   m.tls_listen = r.strings("tls_listen").value_or(m.tls_listen);
-  m.max_recipients = read_count(r, t, "max_recipients", m.max_recipients, 1, 100000);
-  m.max_connections = read_count(r, t, "max_connections", m.max_connections, 1, 1000000);
-  m.max_connections_per_client = read_count(r, t, "max_connections_per_client", m.max_connections_per_client, 1, 1000000);
-  m.max_errors = read_count(r, t, "max_errors", m.max_errors, 1, 1000);
-  m.auth_max_failures = read_count(r, t, "auth_max_failures", m.auth_max_failures, 1, 1000);
+  m.max_recipients = r.count("max_recipients", m.max_recipients, 1, 100000);
+  m.max_connections = r.count("max_connections", m.max_connections, 1, 1000000);
+  m.max_connections_per_client = r.count("max_connections_per_client", m.max_connections_per_client, 1, 1000000);
+  m.max_errors = r.count("max_errors", m.max_errors, 1, 1000);
+  m.auth_max_failures = r.count("auth_max_failures", m.auth_max_failures, 1, 1000);
   auto positive = [&](std::string_view key, std::chrono::milliseconds fallback) {
     auto value = r.duration(key);
     if (!value) return fallback;

@@ -47,8 +47,7 @@ std::string describe(const postern::smtp_reply& r) {
 
 engine::engine(asio::io_context& io, spool::spool& spool, plugin_host::transport_set& transports,
                const policies::chain& policies, engine_options options, postern::metrics* metrics)
-    : io_(io),
-      strand_(asio::make_strand(io)),
+    : strand_(asio::make_strand(io)),
       timer_(strand_),
       workers_work_(workers_.get_executor()),
       spool_(spool),
@@ -93,14 +92,6 @@ void engine::stop() {
   }
 }
 
-void engine::wake() {
-  asio::post(strand_, [this] {
-    if (stopping_) return;
-    wake_pending_ = true;
-    timer_.cancel();
-  });
-}
-
 void engine::offer(spool::spool::stored_messages messages) {
   asio::post(strand_, [this, messages = std::move(messages)] {
     if (stopping_) return;
@@ -131,18 +122,17 @@ void engine::start_waiting() {
 }
 
 void engine::begin_fresh(const std::shared_ptr<const postern::message>& m) {
-  {
-    spool::queued_message q;
-    q.msg = std::const_pointer_cast<postern::message>(m);
-    q.size = m->raw.size();
-    for (const auto& r : m->env.recipients) {
-      spool::recipient_status status;
-      status.rcpt = r;
-      status.next_attempt = m->arrival;
-      q.recipients.push_back(std::move(status));
-    }
-    begin(std::move(q));
+  // Just stored: every recipient is queued, never tried, due since arrival.
+  spool::queued_message q;
+  q.msg = m;
+  q.size = m->raw.size();
+  for (const auto& r : m->env.recipients) {
+    spool::recipient_status status;
+    status.rcpt = r;
+    status.next_attempt = m->arrival;
+    q.recipients.push_back(std::move(status));
   }
+  begin(std::move(q));
 }
 
 asio::awaitable<void> engine::run() {
@@ -153,7 +143,7 @@ asio::awaitable<void> engine::run() {
     } catch (const std::exception& e) {
       log()->error("cannot read the spool: {}", e.what());
     }
-    // A wake during the poll means more mail: look again soon, but not in a tight loop.
+    // A freed slot with mail left in the spool asks for a poll soon, but not in a tight loop.
     timer_.expires_after(wake_pending_ ? std::chrono::milliseconds(5) : options_.poll_interval);
     co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }

@@ -57,8 +57,6 @@ class engine {
   void shutdown(std::function<void()> drained);
   /// Waits for the transports' calls in progress to return (after the io_context stopped).
   void stop();
-  /// Asks for a poll now. Thread-safe.
-  void wake();
   /// Takes messages the spool has just made durable and starts delivering them from memory,
   /// without reading them back; those beyond the parallelism limit wait in the spool for a
   /// poll. Thread-safe.
@@ -78,7 +76,6 @@ class engine {
   void finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::recipient_result> results);
   void recorded(std::shared_ptr<attempt> a, const spool::attempt_record& record, const std::string& error);
 
-  boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer timer_;
   // Transports run here: threads with a lower CPU priority (nice +5), so that accepting mail

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -88,10 +89,12 @@ std::string write(const std::filesystem::path& dir, const drop& d) {
   return name;
 }
 
-std::optional<drop> read(const std::filesystem::path& file, std::string& error) {
+std::optional<drop> read(const std::filesystem::path& file, std::string& error, bool* temporary) {
+  if (temporary) *temporary = false;
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    error = "cannot open";
+    error = std::string("cannot open: ") + std::strerror(errno);
+    if (temporary) *temporary = true;
     return std::nullopt;
   }
   std::string magic_line, header_line;

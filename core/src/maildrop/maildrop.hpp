@@ -24,8 +24,9 @@ struct drop {
 /// Throws std::system_error (disk full, permissions) — then nothing is left in new/.
 std::string write(const std::filesystem::path& dir, const drop& d);
 
-/// Reads a drop back. Nothing (and `error` set) if the file is not a complete drop.
-std::optional<drop> read(const std::filesystem::path& file, std::string& error);
+/// Reads a drop back. Nothing (and `error` set) if the file is not a complete drop, or could
+/// not be opened at all; then `*temporary` (if given) is set: try again later, the file may be fine.
+std::optional<drop> read(const std::filesystem::path& file, std::string& error, bool* temporary = nullptr);
 
 /// Files waiting in new/, oldest name first.
 std::vector<std::filesystem::path> waiting(const std::filesystem::path& dir);

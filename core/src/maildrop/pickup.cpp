@@ -15,7 +15,29 @@ namespace postern::maildrop {
 
 pickup::pickup(asio::io_context& io, std::filesystem::path dir, submission::service& submission,
                std::chrono::milliseconds interval)
-    : strand_(asio::make_strand(io)), timer_(strand_), dir_(std::move(dir)), submission_(submission), interval_(interval) {}
+    : strand_(asio::make_strand(io)),
+      timer_(strand_),
+      dir_(std::move(dir)),
+      submission_(submission),
+      interval_(interval),
+      log_(logging::get("maildrop")) {}
+
+void pickup::retry_later(const std::string& name) {
+  retry_after_[name] = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+}
+
+void pickup::set_aside(const std::filesystem::path& file, const std::string& subdir, const std::string& why) {
+  const std::string name = file.filename().string();
+  std::error_code ec;
+  std::filesystem::create_directories(dir_ / subdir, ec);
+  if (!ec) std::filesystem::rename(file, dir_ / subdir / name, ec);
+  if (ec) {
+    log_->error("maildrop file {}: {}; cannot move it to {}/: {}; next try in 30s", name, why, subdir, ec.message());
+    retry_later(name);
+    return;
+  }
+  log_->error("maildrop file {}: {}; moved to {}/", name, why, subdir);
+}
 
 void pickup::start() {
   std::filesystem::create_directories(dir_ / "new");
@@ -53,17 +75,16 @@ void pickup::scan() {
 }
 
 void pickup::take(const std::filesystem::path& file) {
-  auto log = logging::get("maildrop");
   const std::string name = file.filename().string();
   std::string error;
-  auto d = read(file, error);
-  if (!d) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir_ / "corrupt", ec);
-    std::filesystem::rename(file, dir_ / "corrupt" / name, ec);
-    log->error("maildrop file {}: {}; moved to {}", name, error, (dir_ / "corrupt").string());
+  bool temporary = false;
+  auto d = read(file, error, &temporary);
+  if (!d && temporary) {
+    log_->warn("maildrop file {}: {}; next try in 30s", name, error);
+    retry_later(name);
     return;
   }
+  if (!d) return set_aside(file, "corrupt", error);
   submission::request req;
   req.tenant = d->tenant;
   req.env.mail_from = d->mail_from;
@@ -76,25 +97,24 @@ void pickup::take(const std::filesystem::path& file) {
   req.source = "local";
   req.origin_key = "maildrop:" + name;
   in_progress_.insert(name);
-  submission_.submit(std::move(req), [this, file, name, log](postern::submit_result r) {
-    asio::post(strand_, [this, file, name, log, r = std::move(r)] {
+  submission_.submit(std::move(req), [this, file, name](postern::submit_result r) {
+    asio::post(strand_, [this, file, name, r = std::move(r)] {
       in_progress_.erase(name);
-      std::error_code ec;
       if (r.accepted) {
-        std::filesystem::remove(file, ec);
+        // The spool has it; if the file cannot go, the next hand-over is a no-op (origin key).
+        std::error_code ec;
+        if (!std::filesystem::remove(file, ec) && ec) retry_later(name);
         return;
       }
       if (r.reply.permanent()) {
         // Refused for good (a bad address the sendmail command could not see): keep the file
         // for the operator rather than dropping mail silently.
-        std::filesystem::create_directories(dir_ / "rejected", ec);
-        std::filesystem::rename(file, dir_ / "rejected" / name, ec);
-        log->error("maildrop file {} refused: {} {} {}; moved to rejected/", name, r.reply.code, r.reply.enhanced,
-                   r.reply.text);
+        set_aside(file, "rejected",
+                  "refused: " + std::to_string(r.reply.code) + " " + r.reply.enhanced + " " + r.reply.text);
       } else {
         // Refused for now (spool full, a policy deferring): try again later, not every tick.
-        retry_after_[name] = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-        log->warn("maildrop file {} not taken yet: {} {}; next try in 30s", name, r.reply.code, r.reply.text);
+        retry_later(name);
+        log_->warn("maildrop file {} not taken yet: {} {}; next try in 30s", name, r.reply.code, r.reply.text);
       }
     });
   });

@@ -2,6 +2,8 @@
 
 #include "submission/service.hpp"
 
+#include <spdlog/logger.h>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -29,6 +31,10 @@ class pickup {
   boost::asio::awaitable<void> run();
   void scan();
   void take(const std::filesystem::path& file);
+  /// Moves a file that must not be submitted into `subdir`; if even that fails, it stays and
+  /// is looked at again later (never every tick, never lost).
+  void set_aside(const std::filesystem::path& file, const std::string& subdir, const std::string& why);
+  void retry_later(const std::string& name);
 
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer timer_;
@@ -38,6 +44,7 @@ class pickup {
   std::set<std::string> in_progress_;
   std::map<std::string, std::chrono::steady_clock::time_point> retry_after_;  // refused for now
   bool stopping_ = false;
+  std::shared_ptr<spdlog::logger> log_;
 };
 
 }  // namespace postern::maildrop

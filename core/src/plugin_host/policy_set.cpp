@@ -22,6 +22,5 @@ policy_set::policy_set(const config::settings& settings, const std::vector<plugi
   chain_ = policies::chain(std::move(policies));
 }
 
-policy_set::~policy_set() { chain_ = policies::chain(); }
 
 }  // namespace postern::plugin_host

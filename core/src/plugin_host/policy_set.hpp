@@ -18,12 +18,11 @@ class policy_set {
   /// Throws std::runtime_error naming the policy and the reason when one cannot be created.
   policy_set(const config::settings& settings, const std::vector<plugin_record>& plugins,
              const gateway_services& gateway);
-  ~policy_set();
 
   const policies::chain& chain() const noexcept { return chain_; }
 
  private:
-  std::vector<std::unique_ptr<plugin_services>> services_;
+  std::vector<std::unique_ptr<plugin_services>> services_;  // declared first: outlives the policies
   policies::chain chain_;
 };
 

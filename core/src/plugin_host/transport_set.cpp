@@ -69,11 +69,6 @@ transport_set::transport_set(const config::settings& settings, const std::vector
   }
 }
 
-transport_set::~transport_set() {
-  // Objects first, then the services they reference.
-  for (auto& e : entries_) e.impl.reset();
-}
-
 const transport_entry* transport_set::pick(std::string_view preferred) const {
   if (!preferred.empty()) {
     for (const auto& e : entries_) {

@@ -32,7 +32,6 @@ class transport_set {
                 const gateway_services& gateway);
   /// Takes ready-made entries, in priority order (tests, embedding).
   explicit transport_set(std::vector<transport_entry> entries) : entries_(std::move(entries)) {}
-  ~transport_set();
 
   const std::vector<transport_entry>& entries() const noexcept { return entries_; }
   /// The first available transport, preferring `preferred` if it is available. Null if none.

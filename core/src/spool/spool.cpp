@@ -238,6 +238,7 @@ spool::spool(spool_options options) : options_(std::move(options)) {
   statements_ = std::make_unique<writer_statements>(*writer_db_);
   reader_db_ = std::make_unique<database>(file, false);
   reader_db_->exec("PRAGMA query_only=ON");
+  reader_statements_ = std::make_unique<reader_statements>(*reader_db_);
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -342,6 +343,11 @@ std::string spool::submit_wait(std::function<void(writer_statements&)> apply) {
   op.done = [&promise](const std::string& error) { promise.set_value(error); };
   submit(std::move(op));
   return future.get();
+}
+
+void spool::wait_idle() {
+  // Writes are taken in order: once this empty one is done, everything before it is too.
+  submit_wait([](writer_statements&) {});
 }
 
 void spool::writer_loop() {
@@ -457,7 +463,8 @@ std::vector<recipient_status> read_recipients(database& db, std::string_view que
   return out;
 }
 
-queued_message read_message_row(statement& q, bool with_body) {
+/// The message on `q`'s current row, with its recipients from the recipients table.
+queued_message read_message(database& db, statement& q, bool with_body) {
   queued_message out;
   auto msg = std::make_shared<postern::message>();
   msg->queue_id = q.column_text(0);
@@ -473,6 +480,8 @@ queued_message read_message_row(statement& q, bool with_body) {
   out.size = static_cast<std::uint64_t>(q.column_int(10));
   out.held = q.column_int(11) != 0;
   if (with_body) msg->raw = q.column_blob(12);
+  out.recipients = read_recipients(db, msg->queue_id, false);
+  for (const auto& r : out.recipients) msg->env.recipients.push_back(r.rcpt);
   out.msg = std::move(msg);
   return out;
 }
@@ -481,24 +490,17 @@ queued_message read_message_row(statement& q, bool with_body) {
 
 std::optional<queued_message> spool::load(std::string_view queue_id, bool with_body) {
   std::lock_guard lock(reader_mutex_);
-  if (!reader_statements_) reader_statements_ = std::make_unique<reader_statements>(*reader_db_);
   auto& q = reader_statements_->message;
   q.reset();
   q.bind(1, queue_id);
-  if (!q.step()) {
-    q.reset();
-    return std::nullopt;
-  }
-  auto out = read_message_row(q, with_body);
+  std::optional<queued_message> out;
+  if (q.step()) out = read_message(*reader_db_, q, with_body);
   q.reset();
-  out.recipients = read_recipients(*reader_db_, queue_id, false);
-  for (const auto& r : out.recipients) out.msg->env.recipients.push_back(r.rcpt);
   return out;
 }
 
 std::vector<std::string> spool::due(time_point now, std::size_t limit) {
   std::lock_guard lock(reader_mutex_);
-  if (!reader_statements_) reader_statements_ = std::make_unique<reader_statements>(*reader_db_);
   auto& q = reader_statements_->due;
   q.reset();
   q.bind(1, to_ms(now)).bind(2, static_cast<std::int64_t>(limit));
@@ -513,12 +515,7 @@ std::vector<queued_message> spool::pending() {
   // The body column is listed but not read, so SQLite does not copy it out.
   statement q(*reader_db_, (std::string(message_columns) + "WHERE done_at IS NULL ORDER BY arrival").c_str());
   std::vector<queued_message> out;
-  while (q.step()) {
-    auto m = read_message_row(q, false);
-    m.recipients = read_recipients(*reader_db_, m.msg->queue_id, false);
-    for (const auto& r : m.recipients) m.msg->env.recipients.push_back(r.rcpt);
-    out.push_back(std::move(m));
-  }
+  while (q.step()) out.push_back(read_message(*reader_db_, q, false));
   return out;
 }
 

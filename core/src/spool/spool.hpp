@@ -90,7 +90,7 @@ struct recipient_status {
 
 /// A spooled message with its recipients' states.
 struct queued_message {
-  std::shared_ptr<postern::message> msg;  ///< `raw` is empty when not loaded or already dropped.
+  std::shared_ptr<const postern::message> msg;  ///< `raw` is empty when not loaded or already dropped.
   std::string source;
   bool held = false;
   std::uint64_t size = 0;
@@ -143,6 +143,9 @@ class spool {
   /// Sets a function called (on the writer thread) after a commit that stored new messages.
   /// Set it before concurrent use.
   void on_enqueued(std::function<void(stored_messages)> notify);
+
+  /// Returns once every write submitted before the call is committed and its callback has run.
+  void wait_idle();
 
   /// Ids of messages not held with a pending recipient due at `now`, most overdue first.
   std::vector<std::string> due(time_point now, std::size_t limit);

@@ -44,7 +44,7 @@ bool valid_address(std::string_view address) {
 }
 
 service::service(spool::spool& spool, const policies::chain& policies, identity id)
-    : spool_(spool), policies_(policies), identity_(std::move(id)) {}
+    : spool_(spool), policies_(policies), identity_(std::move(id)), log_(logging::get("submission")) {}
 
 std::string service::complete_headers(std::string raw, const request& req, const std::string& queue_id,
                                       std::chrono::system_clock::time_point now) const {
@@ -61,7 +61,10 @@ std::string service::complete_headers(std::string raw, const request& req, const
 }
 
 void service::submit(request req, postern::submit_callback done) {
-  auto log = logging::get("submission");
+  auto& log = log_;
+  // Every way in (SMTP, maildrop, plugins) meets the same limit here.
+  if (req.raw.size() > identity_.max_message_size)
+    return done(refused(552, "5.3.4", "Message size exceeds fixed maximum message size"));
   if (!req.env.mail_from.empty() && !valid_address(req.env.mail_from))
     return done(refused(553, "5.1.7", "Bad sender address syntax: " + req.env.mail_from));
   if (req.env.recipients.empty()) return done(refused(554, "5.5.1", "No valid recipients"));

@@ -5,6 +5,8 @@
 
 #include <postern/host.hpp>
 
+#include <spdlog/logger.h>
+
 #include <functional>
 #include <string>
 
@@ -34,6 +36,7 @@ struct request {
 
 struct identity {
   std::string hostname;       ///< Names this gateway in Message-ID and Received.
+  std::size_t max_message_size = 50ull << 20;  ///< Larger messages are refused (552 5.3.4).
 };
 
 /// The one path every message takes into the spool: checks the envelope, adds the header
@@ -59,6 +62,7 @@ class service {
   spool::spool& spool_;
   const policies::chain& policies_;
   identity identity_;
+  std::shared_ptr<spdlog::logger> log_;
 };
 
 /// Checks an envelope address: local@domain, printable, no brackets or spaces, at most 254

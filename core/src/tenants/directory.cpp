@@ -16,7 +16,6 @@ void init_sodium() {
 directory::directory(std::vector<config::tenant_settings> tenants) : tenants_(std::move(tenants)) {
   init_sodium();
   randombytes_buf(cache_key_, sizeof cache_key_);
-  decoy_ = hash_password("decoy password");
   for (const auto& t : tenants_) {
     for (const auto& u : t.smtp_users) users_[u.user] = {t.name, u.password_hash};
   }
@@ -43,12 +42,14 @@ std::string directory::digest(std::string_view user, std::string_view password) 
 
 std::optional<std::string> directory::authenticate_smtp(std::string_view user, std::string_view password) const {
   const auto found = users_.find(user);
-  const std::string d = digest(user, password);
   if (found == users_.end()) {
-    // Spend the same effort as a real check, so timing does not tell which users exist.
+    // Spend the same effort as a real check, so timing does not tell which users exist. The
+    // decoy hash is made on first need, not at start-up (it costs an Argon2 run).
+    std::call_once(decoy_once_, [this] { decoy_ = hash_password("decoy password"); });
     [[maybe_unused]] const int ignored = crypto_pwhash_str_verify(decoy_.c_str(), password.data(), password.size());
     return std::nullopt;
   }
+  const std::string d = digest(user, password);
   {
     std::lock_guard lock(mutex_);
     auto cached = verified_.find(user);

@@ -34,7 +34,8 @@ class directory {
   std::vector<config::tenant_settings> tenants_;
   std::map<std::string, std::pair<std::string, std::string>, std::less<>> users_;  // user -> (tenant, hash)
   unsigned char cache_key_[32];
-  std::string decoy_;  // checked for unknown users, so their timing matches a real check
+  mutable std::once_flag decoy_once_;
+  mutable std::string decoy_;  // checked for unknown users, so their timing matches a real check
   mutable std::mutex mutex_;
   mutable std::map<std::string, std::string, std::less<>> verified_;  // user -> digest
   mutable std::atomic<std::size_t> slow_checks_{0};

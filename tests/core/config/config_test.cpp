@@ -91,6 +91,17 @@ TEST(config, plugin_sections_are_kept_for_plugins) {
   EXPECT_EQ(r.value->policies["a"]["limit"].value<std::int64_t>(), 3);
 }
 
+TEST(config, trusted_networks_are_checked_as_the_smtp_listener_reads_them) {
+  for (const char* bad : {"10.0.0.0/8x", "10.0.0.0/33", "example.com"}) {
+    auto r = parse_text(std::string("[smtp]\ntrusted_networks = [\"") + bad +
+                        "\"]\ntrusted_tenant = \"t\"\n[tenants.t]\n");
+    ASSERT_FALSE(r.value) << bad;
+    EXPECT_EQ(r.errors[0].key, "smtp.trusted_networks") << bad;
+  }
+  EXPECT_TRUE(parse_text("[smtp]\ntrusted_networks = [\"::ffff:10.0.0.1\", \"127.0.0.0/8\"]\n"
+                         "trusted_tenant = \"t\"\n[tenants.t]\n").value);
+}
+
 TEST(config, a_transport_section_must_be_a_table) {
   auto r = parse_text("[transports]\nfile = 3\n");
   ASSERT_FALSE(r.value);

@@ -62,6 +62,18 @@ TEST(maildrop, a_truncated_or_foreign_file_is_not_a_drop) {
   EXPECT_EQ(error, "not a maildrop file");
 }
 
+TEST(maildrop, a_file_that_cannot_be_opened_is_a_temporary_problem) {
+  temp_dir dir;
+  std::string error;
+  bool temporary = false;
+  EXPECT_FALSE(read(dir / "new" / "gone", error, &temporary));
+  EXPECT_TRUE(temporary) << "not corrupt: the pickup tries again instead of setting it aside";
+  write(dir.path(), sample());
+  postern::testing::write_file(waiting(dir.path()).front(), "junk");
+  EXPECT_FALSE(read(waiting(dir.path()).front(), error, &temporary));
+  EXPECT_FALSE(temporary);
+}
+
 TEST(maildrop, an_unwritable_maildrop_throws_and_leaves_nothing) {
   temp_dir dir;
   postern::testing::write_file(dir / "file", "a regular file where a directory should be");

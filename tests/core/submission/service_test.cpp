@@ -91,6 +91,19 @@ TEST_F(submission_service, refuses_bad_envelopes_with_smtp_codes) {
   EXPECT_TRUE(spool_.pending().empty());
 }
 
+TEST(submission_limits, every_way_in_meets_the_size_limit) {
+  temp_dir dir;
+  spool::spool spool({dir.path()});
+  policies::chain chain;
+  service svc(spool, chain, {"gw", 1024});
+  auto r = svc.submit_wait(make_request("Subject: big\r\n\r\n" + std::string(2000, 'x') + "\r\n"));
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.reply.code, 552);
+  EXPECT_EQ(r.reply.enhanced, "5.3.4");
+  EXPECT_TRUE(spool.pending().empty());
+  EXPECT_TRUE(svc.submit_wait(make_request("Subject: small\r\n\r\nx\r\n")).accepted);
+}
+
 TEST(valid_address, accepts_mail_addresses_only) {
   EXPECT_TRUE(valid_address("a@example.com"));
   EXPECT_TRUE(valid_address("\xc3\xa9l\xc3\xa8ve@\xc3\xa9" "cole.example"));  // RFC 6531

@@ -50,8 +50,9 @@ void server::start() {
   if (!options_.smtp.tls_listen.empty() && !options_.tls)
     throw std::runtime_error("smtp: tls_listen needs [tls] certificate and private_key");
   for (const auto& l : options_.smtp.tls_listen) bind(l, true);
+  const auto addresses = bound();
   for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-    logging::get("smtp")->info("listening on {}{}", bound()[i], implicit_tls_[i] ? " (implicit TLS)" : "");
+    logging::get("smtp")->info("listening on {}{}", addresses[i], implicit_tls_[i] ? " (implicit TLS)" : "");
     asio::co_spawn(io_, accept_loop(*acceptors_[i], implicit_tls_[i]), asio::detached);
   }
 }

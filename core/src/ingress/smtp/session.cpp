@@ -368,9 +368,7 @@ class session {
     if (has_non_ascii(cmd.address) && !utf8) return error_reply(553, "5.6.7", "SMTPUTF8 required for this address");
     req.env.mail_from = cmd.address;
     utf8_ = utf8;
-    const postern::submission_view view{tenant(),          req.stream,         req.tags, req.campaign_id,
-                                        req.env.mail_from, req.env.recipients, empty_,   false};
-    auto verdict = services_.policies.evaluate(view, postern::policy_stage::mail_from);
+    auto verdict = check_policies(postern::policy_stage::mail_from);
     if (verdict.decision != postern::verdict::action::accept) return reply(verdict.reply);
     in_transaction_ = true;
     reply(250, "2.1.0", "Ok");
@@ -403,14 +401,22 @@ class session {
     if (has_non_ascii(r.address) && !utf8_) return error_reply(553, "5.6.7", "SMTPUTF8 required for this address");
     r.index = static_cast<std::uint32_t>(req.env.recipients.size());
     req.env.recipients.push_back(r);
-    const postern::submission_view view{tenant(),          req.stream,         req.tags, req.campaign_id,
-                                        req.env.mail_from, req.env.recipients, empty_,   false};
-    auto verdict = services_.policies.evaluate(view, postern::policy_stage::recipient);
+    auto verdict = check_policies(postern::policy_stage::recipient);
     if (verdict.decision != postern::verdict::action::accept) {
       req.env.recipients.pop_back();
       return reply(verdict.reply);
     }
     reply(250, "2.1.5", "Ok");
+  }
+
+  /// The policy chain's answer on the transaction so far (no content before DATA).
+  policies::chain_result check_policies(postern::policy_stage stage) const {
+    const std::string tenant_name = tenant();
+    const auto& req = mail_request_;
+    const std::string no_content;
+    const postern::submission_view view{tenant_name,       req.stream,         req.tags,   req.campaign_id,
+                                        req.env.mail_from, req.env.recipients, no_content, false};
+    return services_.policies.evaluate(view, stage);
   }
 
   static bool parse_notify(std::string_view value, unsigned& out) {
@@ -732,7 +738,6 @@ class session {
   bool utf8_ = false;
   submission::request mail_request_;
   std::optional<data_reader> chunks_;
-  const std::string empty_;
 };
 
 }  // namespace
