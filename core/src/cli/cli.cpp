@@ -21,7 +21,7 @@ namespace {
 /// Runs `action` with the loaded configuration, or answers EX_CONFIG.
 template <class Action>
 int with_config(const std::string& path, Action action) {
-  auto settings = load_or_report(path.empty() ? config::default_path() : std::filesystem::path(path));
+  auto settings = load_or_report(config::given_or_default(path));
   if (!settings) return EX_CONFIG;
   return action(*settings);
 }
@@ -94,7 +94,7 @@ int run(int argc, char** argv) {
   if (*serve) return with_config(config_path, serve_command);
   if (*plugins) return with_config(config_path, plugins_command);
   if (*hash) return hash_password_command();
-  if (*check) return config_check_command(config_path.empty() ? config::default_path() : std::filesystem::path(config_path));
+  if (*check) return config_check_command(config::given_or_default(config_path));
   for (auto* sub : {q_list, q_show, q_flush, q_hold, q_release, q_delete}) {
     if (*sub) {
       return with_config(config_path, [&](const config::settings& s) { return queue_command(s, sub->get_name(), queue_id); });

@@ -235,7 +235,7 @@ int sendmail_command(const std::vector<std::string>& args, const std::string& co
     std::cerr << "sendmail: -R takes full or hdrs\n";
     return EX_USAGE;
   }
-  auto settings = load_or_report(o.config_path.empty() ? config::default_path() : std::filesystem::path(o.config_path));
+  auto settings = load_or_report(config::given_or_default(o.config_path));
   if (!settings) return EX_CONFIG;
   const std::string& hostname = settings->server.hostname;
 

@@ -149,11 +149,16 @@ std::filesystem::path absolute_from(const std::filesystem::path& base, const std
   return (p.is_absolute() ? p : base / p).lexically_normal();
 }
 
-std::filesystem::path plugin_dir_next_to_binary() {
+/// The prefix the running binary is installed under (<prefix>/bin/postern), or empty.
+std::filesystem::path install_prefix() {
   std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  return (exe.parent_path().parent_path() / POSTERN_PLUGIN_SUBDIR).lexically_normal();
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path() : exe.parent_path().parent_path();
+}
+
+std::filesystem::path plugin_dir_next_to_binary() {
+  const auto prefix = install_prefix();
+  return prefix.empty() ? prefix : (prefix / POSTERN_PLUGIN_SUBDIR).lexically_normal();
 }
 
 const toml::table* sub_table(const toml::table& root, std::string_view name, const std::string& file,
@@ -429,13 +434,16 @@ std::filesystem::path default_path() {
   if (const char* env = std::getenv("POSTERN_CONFIG"); env && *env) return env;
   // An installation moved to another prefix keeps working: <prefix>/etc/postern/postern.toml
   // next to <prefix>/bin/postern wins over the path compiled in.
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    const auto beside = exe.parent_path().parent_path() / "etc/postern/postern.toml";
+  if (const auto prefix = install_prefix(); !prefix.empty()) {
+    std::error_code ec;
+    const auto beside = prefix / "etc/postern/postern.toml";
     if (std::filesystem::exists(beside, ec)) return beside;
   }
   return POSTERN_DEFAULT_CONFIG;
+}
+
+std::filesystem::path given_or_default(const std::string& given) {
+  return given.empty() ? default_path() : std::filesystem::path(given);
 }
 
 }  // namespace postern::config

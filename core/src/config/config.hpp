@@ -126,4 +126,7 @@ load_result parse(std::string_view text, const std::filesystem::path& file);
 /// The configuration file to use when none is given: $POSTERN_CONFIG, else the built-in path.
 std::filesystem::path default_path();
 
+/// `given` if not empty (a -c or -C option), else default_path().
+std::filesystem::path given_or_default(const std::string& given);
+
 }  // namespace postern::config
