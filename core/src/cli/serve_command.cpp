@@ -118,7 +118,6 @@ int serve_command(const config::settings& s) {
   };
 
   delivery::engine engine(io, *spool, transports, policies->chain(), engine_options_from(s), &metrics);
-  spool->on_enqueued([&engine](spool::spool::stored_messages m) { engine.offer(std::move(m)); });
   maildrop::pickup pickup(io, s.maildrop_dir(), submission);
 
   std::unique_ptr<tenants::directory> tenants;
@@ -149,6 +148,8 @@ int serve_command(const config::settings& s) {
     });
   });
 
+  // Wired only now: no early return above leaves the spool calling into a dead engine.
+  spool->on_enqueued([&engine](spool::spool::stored_messages m) { engine.offer(std::move(m)); });
   engine.start();
   pickup.start();
   log->info("postern ready");
