@@ -70,6 +70,10 @@ file_transport::file_transport(postern::host& host) : name_host_(host.hostname()
   if (endings != "lf" && endings != "crlf")
     throw std::invalid_argument(cfg.origin() + ": line_endings must be \"lf\" or \"crlf\", not \"" + endings + "\"");
   crlf_ = endings == "crlf";
+  const auto sync = cfg.get_string("sync").value_or("shared");
+  if (sync != "shared" && sync != "each")
+    throw std::invalid_argument(cfg.origin() + ": sync must be \"shared\" or \"each\", not \"" + sync + "\"");
+  shared_sync_ = sync == "shared";
 }
 
 postern::probe_result file_transport::probe() {
@@ -108,8 +112,11 @@ int write_all(int fd, std::string_view content) {
 /// and on disk (linkat). One directory operation per message instead of two (create in tmp/,
 /// rename into new/), with the same guarantee: a reader never sees a partial file.
 /// Returns -1 with errno set when the file system cannot do it; the caller falls back.
+/// `make_durable(fd)` makes the file's content durable (0 or an errno value).
+template <typename Durable>
 postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const std::filesystem::path& final_path,
-                                 std::string_view head, std::string_view body, bool& unsupported) {
+                                 std::string_view head, std::string_view body, Durable make_durable,
+                                 bool& unsupported) {
   unsupported = false;
   const int fd = ::open(final_dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
   if (fd < 0) {
@@ -121,7 +128,7 @@ postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const s
   }
   int rc = write_all(fd, head);
   if (rc == 0) rc = write_all(fd, body);
-  if (rc == 0 && ::fdatasync(fd) != 0) rc = errno;
+  if (rc == 0) rc = make_durable(fd);
   if (rc == 0) {
     const std::string self = "/proc/self/fd/" + std::to_string(fd);
     if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, final_path.c_str(), AT_SYMLINK_FOLLOW) != 0) rc = errno;
@@ -132,13 +139,14 @@ postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const s
 }
 
 /// Portable path: write under a temporary name, fsync, rename into place.
+template <typename Durable>
 postern::smtp_reply rename_into_place(const std::filesystem::path& tmp, const std::filesystem::path& final_path,
-                                      std::string_view head, std::string_view body) {
+                                      std::string_view head, std::string_view body, Durable make_durable) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) return disk_error("cannot create " + tmp.string(), errno);
   int rc = write_all(fd, head);
   if (rc == 0) rc = write_all(fd, body);
-  if (rc == 0 && ::fsync(fd) != 0) rc = errno;
+  if (rc == 0) rc = make_durable(fd);
   ::close(fd);
   if (rc == 0 && ::rename(tmp.c_str(), final_path.c_str()) != 0) rc = errno;
   if (rc != 0) {
@@ -173,41 +181,46 @@ postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir,
   const std::string name = unique_name();
   const auto final_path = final_dir / (maildir ? name : name + ".eml");
 
+  const auto durable = [this](int fd) { return sync_data(fd); };
   bool unsupported = true;
   postern::smtp_reply reply;
-  if (use_tmpfile_.load()) reply = link_tmpfile(final_dir, final_path, head, body, unsupported);
+  if (use_tmpfile_.load()) reply = link_tmpfile(final_dir, final_path, head, body, durable, unsupported);
   if (unsupported) {
     use_tmpfile_ = false;
-    reply = rename_into_place(tmp_dir / (maildir ? name : "." + name + ".tmp"), final_path, head, body);
+    reply = rename_into_place(tmp_dir / (maildir ? name : "." + name + ".tmp"), final_path, head, body, durable);
   }
   if (!reply.success()) {
     // The directory may have gone (an operator cleaned up): check again next time.
     std::lock_guard lock(dirs_mutex_);
     known_dirs_.clear();
-    syncs_.clear();
+    dir_syncs_.clear();
     return reply;
   }
   if (int rc = sync_directory(final_dir); rc != 0) return disk_error("cannot fsync " + final_dir.string(), rc);
   return {250, "2.0.0", "written to " + final_path.string()};
 }
 
+std::shared_ptr<file_transport::sync_group> file_transport::group_for(
+    std::map<std::string, std::shared_ptr<sync_group>>& groups, const std::string& key) const {
+  std::lock_guard lock(dirs_mutex_);
+  auto& slot = groups[key];
+  if (!slot) slot = std::make_shared<sync_group>();
+  return slot;
+}
+
 int file_transport::sync_directory(const std::filesystem::path& dir) const {
-  // Group commit for directory entries: one fsync of the directory makes every name linked
-  // into it before that fsync durable, so writers that queue up behind one fsync share it.
-  std::shared_ptr<dir_sync> sync;
-  {
-    std::lock_guard lock(dirs_mutex_);
-    auto& slot = syncs_[dir.string()];
-    if (!slot) slot = std::make_shared<dir_sync>();
-    sync = slot;
-  }
-  const std::uint64_t mine = ++sync->linked;
-  std::lock_guard lock(sync->mutex);
-  if (sync->synced >= mine) return 0;  // someone's fsync already covered our link
-  const std::uint64_t covered = sync->linked.load();
-  if (int rc = fsync_dir(dir); rc != 0) return rc;
-  sync->synced = covered;
-  return 0;
+  // One fsync of the directory makes every name linked into it before that fsync durable.
+  return group_for(dir_syncs_, dir.string())->join([&dir] { return fsync_dir(dir); });
+}
+
+int file_transport::sync_data(int fd) const {
+  if (!shared_sync_) return ::fdatasync(fd) == 0 ? 0 : errno;
+  // syncfs writes back every dirty file of the file system in one go: the inode table blocks
+  // that many new files share are written once, not once per file, and the device is flushed
+  // once. The group is per file system, so a leader's syncfs covers its followers' files.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno;
+  return group_for(data_syncs_, std::to_string(st.st_dev))->join([fd] { return ::syncfs(fd) == 0 ? 0 : errno; });
 }
 
 void file_transport::deliver(postern::delivery_request request, postern::delivery_callback done) {

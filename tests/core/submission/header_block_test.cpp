@@ -49,6 +49,12 @@ TEST(header_block, converts_line_endings) {
   EXPECT_TRUE(is_crlf(""));
   EXPECT_FALSE(is_crlf("a\nb"));
   EXPECT_FALSE(is_crlf("a\rb"));
+  EXPECT_FALSE(is_crlf("\r\r\n"));
+  EXPECT_FALSE(is_crlf("a\r\n\n"));
+  EXPECT_FALSE(is_crlf("\n"));
+  EXPECT_EQ(to_crlf("a\r"), "a\r\n");
+  EXPECT_EQ(to_crlf("\n\n"), "\r\n\r\n");
+  EXPECT_EQ(to_crlf("a\r\n"), "a\r\n");
   EXPECT_FALSE(is_crlf("a\r"));
   EXPECT_FALSE(is_crlf("a\r\r\n"));
 }

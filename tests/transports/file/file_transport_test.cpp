@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 namespace postern::transports {
 namespace {
 
@@ -23,6 +26,7 @@ class file_transport_test : public ::testing::Test {
     ON_CALL(config_, get_string(std::string_view("directory"))).WillByDefault(Return(dir.string()));
     ON_CALL(config_, get_string(std::string_view("layout"))).WillByDefault(Return(layout));
     if (!endings.empty()) ON_CALL(config_, get_string(std::string_view("line_endings"))).WillByDefault(Return(endings));
+    if (!sync_.empty()) ON_CALL(config_, get_string(std::string_view("sync"))).WillByDefault(Return(sync_));
     ON_CALL(config_, origin()).WillByDefault(Return("test [transports.file]"));
     ON_CALL(host_, config()).WillByDefault(ReturnRef(config_));
     ON_CALL(host_, hostname()).WillByDefault(Return("gw.example"));
@@ -55,6 +59,7 @@ class file_transport_test : public ::testing::Test {
   NiceMock<mock_config_section> config_;
   NiceMock<mock_host> host_;
   temp_dir dir_;
+  std::string sync_;  // the `sync` setting, when a test gives one
 };
 
 TEST_F(file_transport_test, writes_one_maildir_per_recipient) {
@@ -93,6 +98,27 @@ TEST_F(file_transport_test, bad_settings_are_refused_with_their_origin) {
     EXPECT_NE(std::string(e.what()).find("test [transports.file]: layout must be"), std::string::npos) << e.what();
   }
   EXPECT_THROW(make(dir_ / "out", "maildir", "cr"), std::invalid_argument);
+  sync_ = "sometimes";
+  EXPECT_THROW(make(dir_ / "out"), std::invalid_argument);
+}
+
+TEST_F(file_transport_test, concurrent_writers_all_land_in_either_sync_mode) {
+  for (const std::string sync : {"shared", "each"}) {
+    sync_ = sync;
+    auto t = make(dir_ / sync, "eml");
+    std::vector<std::thread> writers;
+    std::atomic<int> written{0};
+    for (int i = 0; i < 8; ++i) {
+      writers.emplace_back([&] {
+        for (int j = 0; j < 25; ++j) {
+          for (const auto& r : run(*t, request({"a@example.com"}))) written += r.reply.code == 250;
+        }
+      });
+    }
+    for (auto& w : writers) w.join();
+    EXPECT_EQ(written.load(), 200) << sync;
+    EXPECT_EQ(files_in(dir_ / sync).size(), 200u) << sync;
+  }
 }
 
 TEST_F(file_transport_test, an_unusable_directory_makes_probe_say_why) {
