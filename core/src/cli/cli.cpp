@@ -84,6 +84,10 @@ int run(int argc, char** argv) {
   auto* hash = app.add_subcommand("hash-password",
                                   "Read a password on stdin and print its Argon2id hash for [tenants.NAME] smtp_users");
 
+  auto* api_key = app.add_subcommand("api-key", "Make a new random REST API key and print it with the line for [tenants.NAME] api_keys");
+  std::string key_name = "default";
+  api_key->add_option("--name", key_name, "A label for the key (shown in logs, not secret)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -94,6 +98,7 @@ int run(int argc, char** argv) {
   if (*serve) return with_config(config_path, serve_command);
   if (*plugins) return with_config(config_path, plugins_command);
   if (*hash) return hash_password_command();
+  if (*api_key) return api_key_command(key_name);
   if (*check) return config_check_command(config::given_or_default(config_path));
   for (auto* sub : {q_list, q_show, q_flush, q_hold, q_release, q_delete}) {
     if (*sub) {
@@ -112,6 +117,14 @@ int hash_password_command() {
     return EX_USAGE;
   }
   std::cout << tenants::hash_password(password) << '\n';
+  return 0;
+}
+
+int api_key_command(const std::string& name) {
+  const std::string key = tenants::new_api_key();
+  std::cout << "key:    " << key << "\n"
+            << "config: api_keys = [ { name = \"" << name << "\", sha256 = \"" << tenants::sha256_hex(key) << "\" } ]\n"
+            << "The key is shown only now; postern keeps only its SHA-256.\n";
   return 0;
 }
 

@@ -18,6 +18,7 @@ int serve_command(const config::settings& settings);
 int plugins_command(const config::settings& settings);
 int config_check_command(const std::filesystem::path& path);
 int hash_password_command();
+int api_key_command(const std::string& name);
 int queue_command(const config::settings& settings, const std::string& action, const std::string& queue_id);
 /// `postern sendmail ARGS…` and `sendmail ARGS…`: sendmail's own option syntax, parsed by hand.
 /// `config_path` comes from `postern -c FILE sendmail`; -C in ARGS overrides it.

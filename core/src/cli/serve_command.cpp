@@ -1,6 +1,8 @@
 #include "cli/cli.hpp"
 
 #include "delivery/engine.hpp"
+#include "ingress/http/api.hpp"
+#include "ingress/http/server.hpp"
 #include "ingress/smtp/server.hpp"
 #include "ingress/smtp/tls.hpp"
 #include "logging/log.hpp"
@@ -71,6 +73,20 @@ void log_plugins(const std::vector<plugin_host::plugin_record>& plugins) {
   }
 }
 
+/// Values read at scrape time for GET /metrics.
+std::string gauges(spool::spool& spool, const ingress::smtp::server* smtp, const ingress::http::server* http) {
+  const auto stats = spool.stats();
+  std::string out;
+  out += "# TYPE postern_queue_messages gauge\npostern_queue_messages " + std::to_string(stats.messages_pending) + "\n";
+  out += "# TYPE postern_queue_recipients gauge\n";
+  out += "postern_queue_recipients{state=\"queued\"} " + std::to_string(stats.queued) + "\n";
+  out += "postern_queue_recipients{state=\"deferred\"} " + std::to_string(stats.deferred) + "\n";
+  out += "# TYPE postern_open_connections gauge\n";
+  out += "postern_open_connections{protocol=\"smtp\"} " + std::to_string(smtp ? smtp->connections() : 0) + "\n";
+  out += "postern_open_connections{protocol=\"http\"} " + std::to_string(http ? http->connections() : 0) + "\n";
+  return out;
+}
+
 }  // namespace
 
 int serve_command(const config::settings& s) {
@@ -120,17 +136,28 @@ int serve_command(const config::settings& s) {
   delivery::engine engine(io, *spool, transports, policies->chain(), engine_options_from(s), &metrics);
   maildrop::pickup pickup(io, s.maildrop_dir(), submission);
 
-  std::unique_ptr<tenants::directory> tenants;
+  tenants::directory tenant_directory(s.tenants);
   std::unique_ptr<ingress::smtp::server> smtp;
-  if (!s.smtp.listen.empty() || !s.smtp.tls_listen.empty()) {
-    try {
-      tenants = std::make_unique<tenants::directory>(s.tenants);
-      smtp = std::make_unique<ingress::smtp::server>(io, smtp_options_from(s), submission, policies->chain(), *tenants);
+  std::unique_ptr<ingress::http::api> api;
+  std::unique_ptr<ingress::http::server> http;
+  std::atomic<bool> ready{false};
+  try {
+    auto smtp_options = smtp_options_from(s);
+    if (!s.smtp.listen.empty() || !s.smtp.tls_listen.empty()) {
+      smtp = std::make_unique<ingress::smtp::server>(io, smtp_options, submission, policies->chain(), tenant_directory);
       smtp->start();
-    } catch (const std::exception& e) {
-      log->critical("{}", e.what());
-      return EX_CONFIG;
     }
+    if (!s.http.listen.empty() || !s.http.tls_listen.empty()) {
+      api = std::make_unique<ingress::http::api>(ingress::http::api_services{
+          submission, *spool, tenant_directory, metrics, s.server.hostname, std::min(std::chrono::milliseconds(std::chrono::hours(72)), s.delivery.max_age / 2),
+          s.http.rate_limit, s.http.rate_burst,
+          [&] { return gauges(*spool, smtp.get(), http.get()); }, [&ready] { return ready.load(); }});
+      http = std::make_unique<ingress::http::server>(io, s.http, smtp_options.tls, *api);
+      http->start();
+    }
+  } catch (const std::exception& e) {
+    log->critical("{}", e.what());
+    return EX_CONFIG;
   }
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -140,6 +167,7 @@ int serve_command(const config::settings& s) {
     log->info("signal {}: stopping; finishing deliveries in progress", signal);
     pickup.stop();
     if (smtp) smtp->stop();
+    if (http) http->stop();
     engine.shutdown([&io] { io.stop(); });
     // Transports get a bounded time; what is not recorded by then is retried after restart.
     deadline.expires_after(std::chrono::seconds(30));
@@ -152,6 +180,7 @@ int serve_command(const config::settings& s) {
   spool->on_enqueued([&engine](spool::spool::stored_messages m) { engine.offer(std::move(m)); });
   engine.start();
   pickup.start();
+  ready = true;
   log->info("postern ready");
   const std::size_t threads =
       s.server.threads ? s.server.threads : std::max(1u, std::thread::hardware_concurrency());

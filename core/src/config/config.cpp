@@ -288,6 +288,28 @@ void read_smtp(const toml::table& root, settings& s, std::vector<config_error>& 
   r.report_unknown_keys();
 }
 
+void read_http(const toml::table& root, settings& s, std::vector<config_error>& errors) {
+  const std::string file = s.file.string();
+  const toml::table* t = sub_table(root, "http", file, errors);
+  table_reader r(t, "http", file, errors);
+  auto& h = s.http;
+  h.listen = r.strings("listen").value_or(h.listen);
+  h.tls_listen = r.strings("tls_listen").value_or(h.tls_listen);
+  h.max_body_size = r.size("max_body_size").value_or(h.max_body_size);
+  h.max_connections = r.count("max_connections", h.max_connections, 1, 1000000);
+  h.request_timeout = r.duration("request_timeout").value_or(h.request_timeout);
+  h.idle_timeout = r.duration("idle_timeout").value_or(h.idle_timeout);
+  for (auto [key, target] : {std::pair{"rate_limit", &h.rate_limit}, std::pair{"rate_burst", &h.rate_burst}}) {
+    if (auto v = r.get<double>(key, "a number")) {
+      if (*v < 0) r.error((*t)[key].node(), key, "must not be negative");
+      else *target = *v;
+    }
+  }
+  if (!h.tls_listen.empty() && s.tls.certificate.empty())
+    r.error((*t)["tls_listen"].node(), "tls_listen", "needs [tls] certificate and private_key");
+  r.report_unknown_keys();
+}
+
 void read_tls(const toml::table& root, settings& s, std::vector<config_error>& errors) {
   const std::string file = s.file.string();
   const toml::table* t = sub_table(root, "tls", file, errors);
@@ -297,6 +319,33 @@ void read_tls(const toml::table& root, settings& s, std::vector<config_error>& e
   if (s.tls.certificate.empty() != s.tls.private_key.empty())
     r.error(t ? t->get("certificate") : nullptr, "certificate", "certificate and private_key go together");
   r.report_unknown_keys();
+}
+
+bool is_sha256_hex(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  });
+}
+
+void read_api_keys(const toml::table& t, table_reader& r, tenant_settings& tenant, const std::string& file,
+                   std::vector<config_error>& errors) {
+  r.allow("api_keys");
+  const toml::node* keys = t.get("api_keys");
+  if (!keys) return;
+  const toml::array* list = keys->as_array();
+  if (!list) r.error(keys, "api_keys", "expected a list of { name = \"…\", sha256 = \"…\" }");
+  for (std::size_t i = 0; list && i < list->size(); ++i) {
+    const toml::table* entry = (*list)[i].as_table();
+    table_reader k(entry, "tenants." + tenant.name + ".api_keys[" + std::to_string(i) + "]", file, errors);
+    api_key key{k.string("name").value_or("key" + std::to_string(i + 1)), k.string("sha256").value_or("")};
+    k.report_unknown_keys();
+    if (!entry || !is_sha256_hex(key.sha256_hex)) {
+      r.error(entry && entry->get("sha256") ? entry->get("sha256") : &(*list)[i], "api_keys",
+              "each entry needs sha256 = the key's SHA-256 in lower-case hex (from `postern api-key`), never the key");
+      continue;
+    }
+    tenant.api_keys.push_back(std::move(key));
+  }
 }
 
 void read_tenant(const std::string& name, const toml::table& t, settings& s, std::vector<config_error>& errors) {
@@ -328,6 +377,11 @@ void read_tenant(const std::string& name, const toml::table& t, settings& s, std
       tenant.smtp_users.push_back(std::move(user));
     }
   }
+  read_api_keys(t, r, tenant, file, errors);
+  if (auto v = r.get<double>("rate_limit", "a number")) {
+    if (*v < 0) r.error(t.get("rate_limit"), "rate_limit", "must not be negative");
+    else tenant.rate_limit = *v;
+  }
   r.report_unknown_keys();
   s.tenants.push_back(std::move(tenant));
 }
@@ -352,6 +406,15 @@ void read_tenants(const toml::table& root, settings& s, std::vector<config_error
                         it->second == tenant.name ? "SMTP user " + u.user + " is listed twice"
                                                   : "SMTP user " + u.user + " belongs to tenants " + it->second +
                                                         " and " + tenant.name});
+    }
+  }
+  std::map<std::string, std::string> key_owner;  // API key hash -> tenant
+  for (const auto& tenant : s.tenants) {
+    for (const auto& k : tenant.api_keys) {
+      auto [it, inserted] = key_owner.emplace(k.sha256_hex, tenant.name);
+      if (!inserted)
+        errors.push_back({file, 0, 0, "tenants." + tenant.name,
+                          "API key " + k.name + " is also a key of tenant " + it->second});
     }
   }
   if (!s.smtp.trusted_tenant.empty()) {
@@ -403,10 +466,11 @@ load_result parse(std::string_view text, const std::filesystem::path& file) {
   read_delivery(root, s, result.errors);
   read_smtp(root, s, result.errors);
   read_tls(root, s, result.errors);
+  read_http(root, s, result.errors);
   read_tenants(root, s, result.errors);
   read_plugins(root, s, result.errors);
   static const std::set<std::string> sections{"server", "submission", "spool", "delivery", "smtp", "tls",
-                                              "tenants", "transports", "policies"};
+                                              "http", "tenants", "transports", "policies"};
   for (const auto& [key, node] : root) {
     if (!sections.count(std::string(key.str())))
       result.errors.push_back({file.string(), node.source().begin.line, node.source().begin.column,

@@ -72,6 +72,18 @@ struct smtp_settings {
   std::chrono::milliseconds auth_failure_delay = std::chrono::seconds(1);
 };
 
+/// `[http]`: the REST API listener (docs/rest-api.md).
+struct http_settings {
+  std::vector<std::string> listen;              ///< "host:port"; empty: no HTTP listener.
+  std::vector<std::string> tls_listen;          ///< HTTPS, with the [tls] certificate.
+  std::uint64_t max_body_size = 0;              ///< 0: what the largest message needs, base64 included.
+  std::size_t max_connections = 1000;
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(30);  ///< to read one request
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);     ///< between requests
+  double rate_limit = 0;                        ///< Requests per second per tenant; 0: no limit.
+  double rate_burst = 0;                        ///< Bucket size; 0: twice the rate.
+};
+
 /// `[tls]`: certificate and key for STARTTLS and implicit TLS.
 struct tls_settings {
   std::filesystem::path certificate;            ///< PEM chain; empty: no TLS.
@@ -84,10 +96,19 @@ struct smtp_user {
   std::string password_hash;
 };
 
+/// One REST API key of a tenant. Only its SHA-256 is kept: keys are long random tokens, so a
+/// fast hash suffices and a request costs no slow password hash (docs/rest-api.md).
+struct api_key {
+  std::string name;        ///< A label for logs and rotation, never secret.
+  std::string sha256_hex;  ///< Lower-case hex of SHA-256 of the key.
+};
+
 /// `[tenants.NAME]`: a shop, publisher or app that sends through postern.
 struct tenant_settings {
   std::string name;
   std::vector<smtp_user> smtp_users;
+  std::vector<api_key> api_keys;
+  double rate_limit = -1;  ///< Requests per second over HTTP; -1: [http] rate_limit.
   std::vector<std::string> sending_domains;
   std::string notify_address;
 };
@@ -101,6 +122,7 @@ struct settings {
   delivery_settings delivery;
   smtp_settings smtp;
   tls_settings tls;
+  http_settings http;
   std::vector<tenant_settings> tenants;
   bool demo = false;                          ///< [server] demo: warn loudly at start-up.
   toml::table transports;                    ///< [transports.NAME] sections.

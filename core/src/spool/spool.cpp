@@ -171,7 +171,7 @@ struct writer_statements {
           .bind(3, r.address)
           .bind_or_null(4, r.orcpt)
           .bind(5, static_cast<std::int64_t>(r.notify))
-          .bind(6, arrival);
+          .bind(6, std::max(arrival, to_ms(e.not_before)));
       insert_recipient.run();
       // No "accepted" event row: the message's arrival is that event (see spool::events).
     }
@@ -406,21 +406,24 @@ void spool::commit_batch(std::vector<operation>& batch) {
       }
     }
   }
+  // Recorded before anyone hears of the commit: a client that scrapes right after its answer
+  // sees its own commit counted.
+  if (options_.metrics) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    options_.metrics->observe("postern_spool_commit_seconds", seconds);
+    options_.metrics->add("postern_spool_commits_total", 1);
+    options_.metrics->add("postern_spool_operations_total", static_cast<double>(batch.size()));
+  }
   stored_messages stored;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const std::string& error = commit_error.empty() ? errors[i] : commit_error;
     batch[i].done(error);
     if (!error.empty()) continue;
     for (std::size_t k = 0; k < batch[i].entries.size(); ++k) {
-      if ((*batch[i].duplicate)[k]) continue;
+      // Scheduled messages wait in the spool; the engine's poll finds them when they are due.
+      if ((*batch[i].duplicate)[k] || batch[i].entries[k]->not_before > batch[i].entries[k]->msg.arrival) continue;
       stored.push_back(std::make_shared<const postern::message>(std::move(batch[i].entries[k]->msg)));
     }
-  }
-  if (options_.metrics) {
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    options_.metrics->observe("postern_spool_commit_seconds", seconds);
-    options_.metrics->add("postern_spool_commits_total", 1);
-    options_.metrics->add("postern_spool_operations_total", static_cast<double>(batch.size()));
   }
   if (!stored.empty()) {
     std::function<void(stored_messages)> notify;

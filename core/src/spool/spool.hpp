@@ -35,6 +35,7 @@ struct new_entry {
   std::string source;      ///< "local", "smtp", "http", "dsn", "plugin:NAME".
   std::string origin_key;  ///< Optional. A second entry with the same key is not stored again:
                            ///< the first one's id is answered (idempotent hand-over).
+  time_point not_before{}; ///< Scheduled delivery: no attempt before then (default: at once).
 };
 
 struct enqueue_result {

@@ -117,6 +117,7 @@ void service::submit(request req, postern::submit_callback done) {
   entry.msg.arrival = now;
   entry.source = std::move(req.source);
   entry.origin_key = std::move(req.origin_key);
+  entry.not_before = req.not_before;
 
   const auto size = entry.msg.raw.size();
   const auto from = entry.msg.env.mail_from;

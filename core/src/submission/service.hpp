@@ -32,6 +32,7 @@ struct request {
   trace_info trace;
   std::string source = "local";
   std::string origin_key;     ///< See spool::new_entry::origin_key.
+  std::chrono::system_clock::time_point not_before{};  ///< Scheduled delivery (spool::new_entry).
 };
 
 struct identity {
@@ -52,6 +53,9 @@ class service {
   void submit(request req, postern::submit_callback done);
   /// Same, waiting for the answer (for the CLI and tests).
   postern::submit_result submit_wait(request req);
+
+  std::size_t max_message_size() const noexcept { return identity_.max_message_size; }
+  const std::string& hostname() const noexcept { return identity_.hostname; }
 
   /// Adds Date, Message-ID and From when missing and prepends the Received field. Exposed
   /// for tests; `raw` must already use CRLF.

@@ -18,7 +18,33 @@ directory::directory(std::vector<config::tenant_settings> tenants) : tenants_(st
   randombytes_buf(cache_key_, sizeof cache_key_);
   for (const auto& t : tenants_) {
     for (const auto& u : t.smtp_users) users_[u.user] = {t.name, u.password_hash};
+    for (const auto& k : t.api_keys) api_keys_[k.sha256_hex] = {t.name, k.name};
   }
+}
+
+std::optional<directory::api_identity> directory::authenticate_api(std::string_view key) const {
+  if (key.empty()) return std::nullopt;
+  const auto found = api_keys_.find(sha256_hex(key));
+  if (found == api_keys_.end()) return std::nullopt;
+  return found->second;
+}
+
+std::string sha256_hex(std::string_view text) {
+  init_sodium();
+  unsigned char out[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(out, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, out, sizeof out);
+  return hex;
+}
+
+std::string new_api_key() {
+  init_sodium();
+  unsigned char bytes[32];
+  randombytes_buf(bytes, sizeof bytes);
+  char text[sodium_base64_ENCODED_LEN(sizeof bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(text, sizeof text, bytes, sizeof bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return std::string("pk_") + text;
 }
 
 const config::tenant_settings* directory::find(std::string_view name) const {

@@ -25,6 +25,13 @@ class directory {
   /// The tenant that owns this SMTP login, if the password matches. Slow (Argon2id) unless
   /// the same credentials succeeded before: call it off the I/O threads.
   std::optional<std::string> authenticate_smtp(std::string_view user, std::string_view password) const;
+  /// The tenant and key name that own this REST API key, if any. Fast (one SHA-256): keys are
+  /// long random tokens, not passwords. Callable on the I/O threads.
+  struct api_identity {
+    std::string tenant;
+    std::string key_name;
+  };
+  std::optional<api_identity> authenticate_api(std::string_view key) const;
   /// How many Argon2 verifications ran (the cache spares the others); for metrics and tests.
   std::size_t slow_checks() const noexcept { return slow_checks_.load(); }
 
@@ -33,6 +40,7 @@ class directory {
 
   std::vector<config::tenant_settings> tenants_;
   std::map<std::string, std::pair<std::string, std::string>, std::less<>> users_;  // user -> (tenant, hash)
+  std::map<std::string, api_identity, std::less<>> api_keys_;  // SHA-256 hex -> owner
   unsigned char cache_key_[32];
   mutable std::once_flag decoy_once_;
   mutable std::string decoy_;  // checked for unknown users, so their timing matches a real check
@@ -40,6 +48,11 @@ class directory {
   mutable std::map<std::string, std::string, std::less<>> verified_;  // user -> digest
   mutable std::atomic<std::size_t> slow_checks_{0};
 };
+
+/// Lower-case hex of the SHA-256 of `text` (how API keys are kept in the configuration).
+std::string sha256_hex(std::string_view text);
+/// A new random API key ("pk_" and 43 base64url characters: 256 bits).
+std::string new_api_key();
 
 /// An Argon2id hash of `password` in libsodium's string format ("$argon2id$v=19$…").
 std::string hash_password(std::string_view password);

@@ -3,6 +3,7 @@
 #include "ingress/smtp/command.hpp"
 #include "logging/log.hpp"
 #include "spool/queue_id.hpp"
+#include "submission/async_submit.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -27,22 +28,6 @@ namespace {
 
 constexpr std::size_t max_command_line = 1000;  // octets with CRLF; RFC 5321 §4.5.3.1.4 says 512,
                                                 // extensions (SIZE, DSN, AUTH) need more
-
-/// Awaits a submission: the service calls back on the spool's thread; the coroutine resumes
-/// on its own strand. Takes the request by reference and no temporaries with destructors:
-/// GCC 12 can destroy such temporaries of a co_await expression twice.
-template <class Token>
-auto async_submit(submission::service& service, submission::request& request, Token&& token) {
-  return asio::async_initiate<Token, void(postern::submit_result)>(
-      [&service, &request](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        auto work = asio::prefer(asio::get_associated_executor(*shared), asio::execution::outstanding_work.tracked);
-        service.submit(std::move(request), [shared, work](postern::submit_result r) {
-          asio::post(work, [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
-        });
-      },
-      token);
-}
 
 /// Runs `f` on `pool` (for slow, blocking work) and resumes the caller on its own executor.
 /// `f` is moved from; pass a named object (see async_submit on GCC 12 and temporaries).
@@ -555,7 +540,7 @@ class session {
     // RFC 3848 names: SMTP for a plain HELO session, ESMTP with S (TLS) and A (AUTH) otherwise.
     const bool esmtp = extended_ || tls_ || tenant_from_auth_;
     req.trace.protocol = esmtp ? std::string("ESMTP") + (tls_ ? "S" : "") + (tenant_from_auth_ ? "A" : "") : "SMTP";
-    auto result = co_await async_submit(services_.submission, req, asio::use_awaitable);
+    auto result = co_await submission::async_submit(services_.submission, req, asio::use_awaitable);
     reply(result.reply);
   }
 

@@ -1,0 +1,25 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace postern::mime {
+
+/// One mailbox of an address list.
+struct mailbox {
+  std::string display;  ///< As it goes in a header field: "Name <a@b.example>" or "a@b.example".
+  std::string address;  ///< The bare address (the envelope's form).
+};
+
+struct mailbox_list {
+  std::vector<mailbox> items;
+  std::string error;  ///< Empty when every part of the text parsed as a mailbox.
+};
+
+/// Parses a comma-separated address list (RFC 5322 §3.4) with GMime: display names, quoted
+/// strings and groups (flattened to their members). Empty text gives an empty list. A part that
+/// is not a mailbox with an address is an error naming it; CR or LF anywhere is an error.
+mailbox_list parse_mailboxes(std::string_view text);
+
+}  // namespace postern::mime

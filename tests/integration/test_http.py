@@ -1,0 +1,309 @@
+"""The REST API driven over real HTTP: the native JSON API (/v1) with Python's http.client and
+curl, the Mailgun-compatible API (/v3) with curl's form uploads, and every refusal. Mail is
+delivered by the file transport into Maildirs."""
+
+import email
+import email.policy
+import json
+import subprocess
+import time
+import unittest
+from datetime import datetime, timedelta, timezone
+
+from http_harness import OTHER_KEY, SHOP_KEY, HttpTestCase
+from postern_harness import wait_until
+
+
+def parse_message(data):
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+def message_body(**kw):
+    body = {"from": "Shop <orders@shop.example>", "to": ["ann@example.com"], "subject": "Your order",
+            "text": "Thank you for your order."}
+    body.update(kw)
+    return body
+
+
+class Operations(HttpTestCase):
+    def test_health_readiness_and_metrics_need_no_key(self):
+        inst = self.http_install()
+        self.start(inst)
+        self.assertEqual(self.request("GET", "/healthz", key=None).status, 200)
+        ready = self.request("GET", "/readyz", key=None)
+        self.assertEqual((ready.status, ready.json()["status"]), (200, "ready"))
+        self.request("POST", "/v1/messages", message_body())
+        metrics = self.request("GET", "/metrics", key=None)
+        self.assertEqual(metrics.status, 200)
+        self.assertIn("text/plain", metrics.headers["content-type"])
+        self.assertIn('postern_http_messages_accepted_total{tenant="shop"} 1', metrics.body)
+        self.assertIn('postern_open_connections{protocol="http"}', metrics.body)
+        self.assertIn("postern_queue_messages", metrics.body)
+        self.assertIn("postern_spool_commit_seconds_bucket", metrics.body)
+
+
+class NativeApi(HttpTestCase):
+    def test_a_message_with_text_html_and_attachment_is_accepted_durably_and_delivered(self):
+        inst = self.http_install()
+        self.start(inst)
+        r = self.request("POST", "/v1/messages", message_body(
+            to=["Ann Example <ann@example.com>"], cc=["bob@example.com"], bcc=["audit@example.com"],
+            subject="Ihre Bestellung – danke", html="<p>Thank you</p>", tags=["order"],
+            headers={"X-Order-Id": "1001"},
+            attachments=[{"filename": "invoice.txt", "content_type": "text/plain",
+                          "content": "aW52b2ljZSAxMDAx"}]))
+        self.assertEqual(r.status, 202, r)
+        answer = r.json()
+        self.assertRegex(answer["id"], r"^[0-9A-Z]{16}$")
+        self.assertEqual([x["address"] for x in answer["recipients"]],
+                         ["ann@example.com", "bob@example.com", "audit@example.com"])
+        self.assertEqual(answer["recipients"][0]["id"], answer["id"] + ".0")
+        [data] = inst.wait_for_maildir("ann@example.com")
+        msg = parse_message(data)
+        self.assertEqual(str(msg["Subject"]), "Ihre Bestellung – danke")
+        self.assertIn("=?", data.split(b"\n\n", 1)[0].decode())  # encoded word on the wire
+        self.assertEqual(msg["X-Order-Id"], "1001")
+        self.assertEqual(msg["Message-ID"], "<" + answer["message_id"] + ">")
+        self.assertNotIn("audit@example.com", str(msg["To"]) + str(msg["Cc"]) + str(msg.get("Bcc", "")))
+        self.assertEqual(msg.get_content_type(), "multipart/mixed")
+        parts = [p.get_content_type() for p in msg.walk()]
+        self.assertIn("multipart/alternative", parts)
+        attachment = next(p for p in msg.walk() if p.get_filename() == "invoice.txt")
+        self.assertEqual(attachment.get_content(), "invoice 1001")
+        inst.wait_for_maildir("audit@example.com")
+        status = wait_until(lambda: (lambda s: s if all(x["state"] == "delivered" for x in s["recipients"]) else None)(
+            self.request("GET", f"/v1/messages/{answer['id']}").json()))
+        self.assertEqual(status["recipients"][0]["transport"], "file")
+        self.assertEqual(status["tags"], ["order"])
+        self.assertIn("delivered", [e["type"] for e in status["events"]])
+
+    def test_bearer_tokens_work_and_curl_is_a_client(self):
+        inst = self.http_install()
+        self.start(inst)
+        self.assertEqual(self.request("POST", "/v1/messages", message_body(), scheme="bearer").status, 202)
+        proc = subprocess.run(["curl", "-sS", "-u", f"api:{SHOP_KEY}", "-H", "Content-Type: application/json",
+                               "--data-binary", json.dumps(message_body(to="bob@example.com")),
+                               "-w", "\n%{http_code}", self.url("/v1/messages")],
+                              capture_output=True, text=True, timeout=30)
+        body, code = proc.stdout.rsplit("\n", 1)
+        self.assertEqual(code, "202", proc.stdout + proc.stderr)
+        self.assertIn('"id"', body)
+        inst.wait_for_maildir("bob@example.com")
+
+    def test_raw_messages_take_the_envelope_from_their_header(self):
+        inst = self.http_install()
+        self.start(inst)
+        raw = ("From: orders@shop.example\r\nTo: ann@example.com\r\nBcc: hidden@example.com\r\n"
+               "Subject: raw\r\n\r\nbody\r\n")
+        r = self.request("POST", "/v1/messages/raw", raw, content_type="message/rfc822")
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual([x["address"] for x in r.json()["recipients"]], ["ann@example.com", "hidden@example.com"])
+        [data] = inst.wait_for_maildir("hidden@example.com")
+        self.assertIn(b"Subject: raw", data)
+
+    def test_an_idempotency_key_gives_the_first_answer_and_never_a_second_message(self):
+        inst = self.http_install()
+        self.start(inst)
+        first = self.request("POST", "/v1/messages", message_body(), headers={"Idempotency-Key": "order-1001"})
+        again = self.request("POST", "/v1/messages", message_body(), headers={"Idempotency-Key": "order-1001"})
+        self.assertEqual((first.status, again.status), (202, 202))
+        self.assertEqual(first.json(), again.json())
+        other = self.request("POST", "/v1/messages", message_body(), headers={"Idempotency-Key": "order-1002"})
+        self.assertNotEqual(other.json()["id"], first.json()["id"])
+        wait_until(lambda: len(inst.maildir_files("ann@example.com")) == 2)
+        time.sleep(0.5)
+        self.assertEqual(len(inst.maildir_files("ann@example.com")), 2)
+
+    def test_send_at_schedules_delivery(self):
+        inst = self.http_install()
+        self.start(inst)
+        later = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        r = self.request("POST", "/v1/messages", message_body(send_at=later))
+        self.assertEqual(r.status, 202, r)
+        time.sleep(1.5)
+        status = self.request("GET", f"/v1/messages/{r.json()['id']}").json()
+        self.assertEqual(status["recipients"][0]["state"], "queued")
+        self.assertEqual(status["recipients"][0]["next_attempt"][:16], later[:16])
+        self.assertEqual(inst.maildir_files("ann@example.com"), [])
+        far = (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        r = self.request("POST", "/v1/messages", message_body(send_at=far))
+        self.assertEqual(r.status, 400)
+        self.assertIn("send_at", r.json()["message"])
+
+
+class Refusals(HttpTestCase):
+    def setUp(self):
+        super().setUp()
+        self.inst = self.http_install(http_extra='max_body_size = "64KiB"')
+        self.start(self.inst)
+
+    def refused(self, status, needle, *args, **kw):
+        r = self.request(*args, **kw)
+        self.assertEqual(r.status, status, r)
+        self.assertIn(needle, r.json()["message"])
+        return r
+
+    def test_missing_or_wrong_keys_are_401(self):
+        r = self.refused(401, "API key", "POST", "/v1/messages", message_body(), key=None)
+        self.assertIn("Basic", r.headers["www-authenticate"])
+        self.refused(401, "API key", "POST", "/v1/messages", message_body(), key="pk_wrong")
+        self.refused(401, "API key", "GET", "/v1/messages/0000000000000000", key="", scheme="bearer")
+
+    def test_malformed_json_names_where(self):
+        self.refused(400, "malformed JSON at byte 9", "POST", "/v1/messages", '{"from": ,}')
+        self.refused(400, "must be a JSON object", "POST", "/v1/messages", "[1, 2]")
+
+    def test_unknown_and_mistyped_fields_are_named(self):
+        self.refused(400, "subjekt: unknown field", "POST", "/v1/messages", message_body(subjekt="x"))
+        self.refused(400, "to[1]: expected a string", "POST", "/v1/messages", message_body(to=["a@example.com", 5]))
+        self.refused(400, "stream: expected", "POST", "/v1/messages", message_body(stream="bulk"))
+        self.refused(400, "attachments[0].content: not valid base64", "POST", "/v1/messages",
+                     message_body(attachments=[{"filename": "a", "content": "***"}]))
+        self.refused(400, "from: missing", "POST", "/v1/messages", {"to": ["a@example.com"], "text": "x"})
+        self.refused(400, "at least one recipient", "POST", "/v1/messages", message_body(to=[]))
+
+    def test_header_injection_is_refused(self):
+        self.refused(400, "subject contains a line break", "POST", "/v1/messages", message_body(subject="hi\r\nBcc: victim@example.com"))
+        self.refused(400, "line break", "POST", "/v1/messages", message_body(to=["a@example.com\r\nX: y"]))
+        self.refused(400, "X-Evil", "POST", "/v1/messages", message_body(headers={"X-Evil": "a\nb"}))
+
+    def test_a_body_over_the_limit_is_413(self):
+        r = self.request("POST", "/v1/messages", message_body(text="x" * 100000))
+        self.assertEqual(r.status, 413, r)
+
+    def test_a_sender_outside_the_tenants_domains_is_403(self):
+        self.refused(403, "not a sending domain", "POST", "/v1/messages", message_body(**{"from": "x@other.example"}))
+
+    def test_tenants_cannot_see_each_others_messages(self):
+        r = self.request("POST", "/v1/messages", message_body())
+        own = self.request("GET", f"/v1/messages/{r.json()['id']}")
+        self.assertEqual(own.status, 200)
+        self.refused(404, "no message", "GET", f"/v1/messages/{r.json()['id']}", key=OTHER_KEY)
+        self.refused(404, "Domain not found", "POST", "/v3/shop.example/messages",
+                     "from=x@shop.example&to=a@example.com&text=hi", key=OTHER_KEY,
+                     content_type="application/x-www-form-urlencoded")
+
+    def test_unknown_endpoints_and_methods(self):
+        self.refused(404, "no such endpoint", "GET", "/v1/nothing")
+        self.refused(405, "use POST", "GET", "/v1/messages")
+        self.assertEqual(self.request("GET", "/nothing", key=None).status, 404)
+
+    def test_garbage_on_the_socket_gets_400(self):
+        import socket
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+            self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 400"))
+
+
+class RateLimit(HttpTestCase):
+    def test_a_tenant_over_its_rate_gets_429_with_retry_after(self):
+        inst = self.http_install(shop_extra="rate_limit = 0.5", http_extra="rate_burst = 2")
+        self.start(inst)
+        statuses = [self.request("GET", "/v1/messages/0000000000000000").status for _ in range(3)]
+        self.assertEqual(statuses, [404, 404, 429])
+        r = self.request("GET", "/v1/messages/0000000000000000")
+        self.assertEqual(r.status, 429)
+        self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
+        # Another tenant has its own bucket.
+        self.assertEqual(self.request("GET", "/v1/messages/0000000000000000", key=OTHER_KEY).status, 404)
+
+
+class MailgunApi(HttpTestCase):
+    def curl(self, *form, path="/v3/shop.example/messages", key=SHOP_KEY):
+        args = ["curl", "-sS", "-u", f"api:{key}", "-w", "\n%{http_code}"]
+        for f in form:
+            args += list(f)
+        proc = subprocess.run(args + [self.url(path)], capture_output=True, text=True, timeout=30)
+        self.assertEqual(proc.returncode, 0, f"curl failed: {proc.stderr}")
+        body, code = proc.stdout.rsplit("\n", 1)
+        return int(code), json.loads(body) if body.startswith("{") else body
+
+    def test_a_form_post_answers_like_mailgun_and_delivers(self):
+        inst = self.http_install()
+        self.start(inst)
+        code, body = self.curl(("-F", "from=Shop <news@shop.example>"), ("-F", "to=ann@example.com, bob@example.com"),
+                               ("-F", "to=carl@example.com"), ("-F", "subject=Hello"), ("-F", "text=Plain"),
+                               ("--form-string", "html=<b>Rich</b>"), ("-F", "o:tag=welcome"), ("-F", "h:X-Campaign=c1"),
+                               ("-F", "v:order=1001"), ("-F", "attachment=@/etc/hostname;filename=host.txt"))
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["message"], "Queued. Thank you.")
+        self.assertRegex(body["id"], r"^<.+@.+>$")
+        for who in ("ann@example.com", "bob@example.com", "carl@example.com"):
+            [data] = inst.wait_for_maildir(who)
+        msg = parse_message(data)
+        self.assertEqual(msg["X-Campaign"], "c1")
+        self.assertEqual(json.loads(msg["X-Mailgun-Variables"]), {"order": "1001"})
+        self.assertEqual(msg["Message-ID"], body["id"])
+        self.assertTrue(any(p.get_filename() == "host.txt" for p in msg.walk()))
+
+    def test_urlencoded_posts_work(self):
+        inst = self.http_install()
+        self.start(inst)
+        code, body = self.curl(("--data-urlencode", "from=news@shop.example"), ("--data-urlencode", "to=ann@example.com"),
+                               ("--data-urlencode", "subject=Grüße"), ("--data-urlencode", "text=a+b & c"))
+        self.assertEqual(code, 200, body)
+        [data] = inst.wait_for_maildir("ann@example.com")
+        msg = parse_message(data)
+        self.assertEqual(str(msg["Subject"]), "Grüße")
+        self.assertIn("a+b & c", msg.get_body(("plain",)).get_content())
+
+    def test_recipient_variables_make_one_message_per_recipient(self):
+        inst = self.http_install()
+        self.start(inst)
+        variables = {"ann@example.com": {"first": "Ann", "id": 1}, "bob@example.com": {"first": "Bob", "id": 2}}
+        code, body = self.curl(("-F", "from=news@shop.example"), ("-F", "to=ann@example.com"), ("-F", "to=bob@example.com"),
+                               ("-F", "subject=Hi %recipient.first%"), ("-F", "text=Your id: %recipient.id%"),
+                               ("-F", "recipient-variables=" + json.dumps(variables)))
+        self.assertEqual(code, 200, body)
+        [ann] = inst.wait_for_maildir("ann@example.com")
+        [bob] = inst.wait_for_maildir("bob@example.com")
+        self.assertEqual(str(parse_message(ann)["Subject"]), "Hi Ann")
+        self.assertEqual(str(parse_message(bob)["To"]), "bob@example.com")
+        self.assertIn("Your id: 2", parse_message(bob).get_body(("plain",)).get_content())
+
+    def test_messages_mime_takes_a_whole_message(self):
+        inst = self.http_install()
+        self.start(inst)
+        raw = self.inst_file(inst, "m.eml", "From: news@shop.example\r\nTo: x@example.com\r\nSubject: mime\r\n\r\nbody\r\n")
+        code, body = self.curl(("-F", "to=ann@example.com"), ("-F", f"message=@{raw}"), path="/v3/shop.example/messages.mime")
+        self.assertEqual(code, 200, body)
+        [data] = inst.wait_for_maildir("ann@example.com")
+        self.assertIn(b"Subject: mime", data)
+        self.assertEqual(inst.maildir_files("x@example.com"), [])
+
+    def test_mailgun_errors_have_mailguns_shape(self):
+        inst = self.http_install()
+        self.start(inst)
+        code, body = self.curl(("-F", "to=ann@example.com"), ("-F", "text=x"))
+        self.assertEqual((code, body["message"]), (400, "'from' parameter is missing"))
+        code, body = self.curl(("-F", "from=a@shop.example"), ("-F", "text=x"))
+        self.assertEqual((code, body["message"]), (400, "'to' parameter is missing"))
+        code, body = self.curl(("-F", "from=a@shop.example"), ("-F", "to=b@example.com"))
+        self.assertEqual(code, 400)
+        self.assertIn("'text' or 'html'", body["message"])
+        code, body = self.curl(("-F", "from=a@shop.example"), ("-F", "to=b@example.com"), ("-F", "text=x"),
+                               path="/v3/elsewhere.example/messages")
+        self.assertEqual((code, body["message"]), (404, "Domain not found: elsewhere.example"))
+        code, body = self.curl(("-F", "from=a@shop.example"), ("-F", "to=b@example.com"), ("-F", "text=x"),
+                               ("-F", "o:deliverytime=not a date"))
+        self.assertEqual(code, 400)
+        self.assertIn("o:deliverytime", body["message"])
+
+    def test_testmode_accepts_without_sending(self):
+        inst = self.http_install()
+        self.start(inst)
+        code, body = self.curl(("-F", "from=a@shop.example"), ("-F", "to=ann@example.com"), ("-F", "text=x"),
+                               ("-F", "o:testmode=yes"))
+        self.assertEqual((code, body["message"]), (200, "Queued. Thank you."))
+        time.sleep(1)
+        self.assertEqual(inst.maildir_files("ann@example.com"), [])
+
+    @staticmethod
+    def inst_file(inst, name, text):
+        path = inst.root / name
+        path.write_bytes(text.encode())
+        return path
+
+
+if __name__ == "__main__":
+    unittest.main()
