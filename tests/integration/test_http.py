@@ -4,8 +4,13 @@ delivered by the file transport into Maildirs."""
 
 import email
 import email.policy
+import hashlib
+import hmac
+import http.server
 import json
+import os
 import subprocess
+import threading
 import time
 import unittest
 from datetime import datetime, timedelta, timezone
@@ -307,3 +312,200 @@ class MailgunApi(HttpTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Templates(HttpTestCase):
+    def test_shipped_templates_render_with_escaped_html(self):
+        inst = self.http_install(shop_extra='company_name = "Shop & Co"\ncompany_url = "https://shop.example"')
+        self.start(inst)
+        names = [t["name"] for t in self.request("GET", "/v1/templates").json()["templates"]]
+        for name in ("order_received", "order_confirmation", "order_shipped", "order_cancelled"):
+            self.assertIn(name, names)
+        shipped = self.request("GET", "/v1/templates/order_shipped").json()
+        self.assertTrue(shipped["builtin"])
+        self.assertEqual(set(shipped["variables"]),
+                         {"company_name", "company_url", "today", "customer_name", "order_id", "order_date"})
+        r = self.request("POST", "/v1/messages", {
+            "from": "orders@shop.example", "to": "ann@example.com", "template": "order_shipped",
+            "variables": {"customer_name": "<Ann & Bob>", "order_id": 1001, "order_date": "2026-11-20"}})
+        self.assertEqual(r.status, 202, r)
+        [data] = inst.wait_for_maildir("ann@example.com")
+        msg = parse_message(data)
+        self.assertEqual(str(msg["Subject"]), "Your order 1001 has been shipped")
+        text = msg.get_body(("plain",)).get_content()
+        html = msg.get_body(("html",)).get_content()
+        self.assertIn("Hello <Ann & Bob>,", text)
+        self.assertIn("Hello &lt;Ann &amp; Bob&gt;,", html)
+        self.assertIn("Shop &amp; Co", html)
+        self.assertIn('href="https://shop.example"', html)
+        self.assertRegex(text, r"\(\d{4}-\d\d-\d\d\)")
+
+    def test_render_and_syntax_errors_name_template_line_and_variable(self):
+        inst = self.http_install()
+        self.start(inst)
+        r = self.request("POST", "/v1/messages", {"from": "orders@shop.example", "to": "ann@example.com",
+                                                  "template": "order_shipped", "variables": {"order_id": "1"}})
+        self.assertEqual(r.status, 422, r)
+        body = r.json()
+        self.assertEqual((body["template"], body["variable"]), ("order_shipped", "order_date") if body["part"] == "subject"
+                         else ("order_shipped", body["variable"]))
+        self.assertIn("unknown variable", body["message"])
+        self.assertGreaterEqual(body["line"], 1)
+        r = self.request("PUT", "/v1/templates/welcome", {"subject": "Hi", "text": "line one\nline {{ two\n"})
+        self.assertEqual(r.status, 422, r)
+        self.assertEqual((r.json()["part"], r.json()["line"]), ("text", 2))
+        self.assertIn("template welcome, text line 2", r.json()["message"])
+        r = self.request("POST", "/v1/messages", {"from": "orders@shop.example", "to": "ann@example.com",
+                                                  "template": "missing"})
+        self.assertEqual(r.status, 422)
+        self.assertIn("template missing does not exist", r.json()["message"])
+
+    def test_tenants_keep_their_own_templates(self):
+        inst = self.http_install()
+        self.start(inst)
+        r = self.request("PUT", "/v1/templates/welcome", {"subject": "Welcome {{ name }}", "text": "Hi {{ name }}!"})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(self.request("PUT", "/v1/templates/welcome",
+                                      {"subject": "Welcome, {{ name }}", "text": "Hi {{ name }}!"}).status, 200)
+        self.assertEqual(self.request("GET", "/v1/templates/welcome").json()["subject"], "Welcome, {{ name }}")
+        self.assertEqual(self.request("GET", "/v1/templates/welcome", key=OTHER_KEY).status, 404)
+        r = self.request("POST", "/v1/messages", {"from": "orders@shop.example", "to": "ann@example.com",
+                                                  "template": "welcome", "variables": {"name": "Ann"}})
+        self.assertEqual(r.status, 202, r)
+        [data] = inst.wait_for_maildir("ann@example.com")
+        self.assertEqual(str(parse_message(data)["Subject"]), "Welcome, Ann")
+        self.assertEqual(self.request("DELETE", "/v1/templates/welcome").status, 204)
+        self.assertEqual(self.request("GET", "/v1/templates/welcome").status, 404)
+        r = self.request("DELETE", "/v1/templates/order_shipped")
+        self.assertEqual(r.status, 404)
+        self.assertIn("built in", r.json()["message"])
+
+    def test_recipient_variables_make_a_batch(self):
+        inst = self.http_install()
+        self.start(inst)
+        r = self.request("POST", "/v1/messages", {
+            "from": "news@shop.example", "to": ["ann@example.com", "Bob <bob@example.com>"],
+            "subject": "Hello {{ first }}", "text": "Your code: {{ code }}",
+            "variables": {"code": "DEFAULT"},
+            "recipient_variables": {"ann@example.com": {"first": "Ann", "code": "A1"}, "bob@example.com": {"first": "Bob"}}})
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(len(r.json()["batch"]), 2)
+        [ann] = inst.wait_for_maildir("ann@example.com")
+        [bob] = inst.wait_for_maildir("bob@example.com")
+        self.assertEqual(str(parse_message(ann)["Subject"]), "Hello Ann")
+        self.assertIn("Your code: DEFAULT", parse_message(bob).get_body(("plain",)).get_content())
+        self.assertNotIn("ann@example.com", str(parse_message(bob)["To"]))
+
+
+class MessageOperations(HttpTestCase):
+    def delivered(self, inst, address):
+        return inst.wait_for_maildir(address)
+
+    def test_events_are_paged_per_tenant(self):
+        inst = self.http_install()
+        self.start(inst)
+        ids = [self.request("POST", "/v1/messages", message_body(to=f"r{i}@example.com")).json()["id"] for i in range(3)]
+        for i in range(3):
+            inst.wait_for_maildir(f"r{i}@example.com")
+        delivered = wait_until(lambda: (lambda items: items if len(items) == 3 else None)(
+            self.request("GET", "/v1/events?type=delivered").json()["items"]))
+        self.assertEqual(sorted(e["message_id"] for e in delivered), sorted(ids))
+        self.assertTrue(all(e["transport"] == "file" and e["response"]["code"] == 250 for e in delivered))
+        first = self.request("GET", "/v1/events?limit=2").json()
+        self.assertEqual([e["type"] for e in first["items"]], ["accepted", "accepted"])
+        rest = self.request("GET", f"/v1/events?limit=1000&page={first['next_page']}").json()
+        self.assertEqual(len(first["items"]) + len(rest["items"]), 6)
+        again = self.request("GET", f"/v1/events?page={rest['next_page']}").json()
+        self.assertEqual(again["items"], [])
+        self.assertEqual(self.request("GET", "/v1/events", key=OTHER_KEY).json()["items"], [])
+        self.assertEqual(self.request("GET", "/v1/events?type=opened").status, 400)
+        self.assertEqual(self.request("GET", "/v1/events?since=yesterday").status, 400)
+
+    def test_resend_with_a_note_is_a_new_message_recorded_on_the_original(self):
+        inst = self.http_install()
+        self.start(inst)
+        first = self.request("POST", "/v1/messages", message_body(html="<html><body><p>Order 7</p></body></html>"))
+        inst.wait_for_maildir("ann@example.com")
+        original = first.json()["id"]
+        r = self.request("POST", f"/v1/messages/{original}/resend", {"note": "Sorry & thanks <3"})
+        self.assertEqual(r.status, 202, r)
+        self.assertNotEqual(r.json()["id"], original)
+        self.assertEqual(r.json()["resend_of"], original)
+        wait_until(lambda: len(inst.maildir_files("ann@example.com")) == 2)
+        copies = [parse_message(p.read_bytes()) for p in inst.maildir_files("ann@example.com")]
+        copy = next(m for m in copies if m["X-Postern-Resend-Of"])
+        self.assertEqual(copy["X-Postern-Resend-Of"], original)
+        self.assertTrue(copy.get_body(("plain",)).get_content().startswith("Sorry & thanks <3\n\n"))
+        self.assertIn("<p>Sorry &amp; thanks &lt;3</p>", copy.get_body(("html",)).get_content())
+        self.assertNotEqual(copy["Message-ID"], next(m for m in copies if not m["X-Postern-Resend-Of"])["Message-ID"])
+        events = self.request("GET", f"/v1/messages/{original}").json()["events"]
+        self.assertIn("resent", [e["type"] for e in events])
+        self.assertEqual(self.request("POST", f"/v1/messages/{original}/resend", key=OTHER_KEY).status, 404)
+
+    def test_test_send_answers_with_the_transports_result(self):
+        inst = self.http_install()
+        self.start(inst)
+        r = self.request("POST", "/v1/test-send", {"to": "me@example.com"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual((r.json()["transport"], r.json()["delivered"], r.json()["code"]), ("file", True, 250))
+        [data] = inst.wait_for_maildir("me@example.com", timeout=2)
+        self.assertIn(b"postern test message", data)
+        self.assertIn(b"From: postmaster@shop.example", data)
+        self.assertEqual(self.request("POST", "/v1/test-send", {}).status, 400)
+
+    def test_test_send_reports_a_failing_transport(self):
+        inst = self.http_install()
+        self.start(inst)
+        # The file sink's directory made unwritable after start: the transport answers 4xx.
+        inst.outbox.mkdir(parents=True, exist_ok=True)
+        inst.outbox.chmod(0o500)
+        try:
+            r = self.request("POST", "/v1/test-send", {"to": "me@example.com"})
+        finally:
+            inst.outbox.chmod(0o700)
+        if os.geteuid() == 0:
+            # root writes anyway; the answer is then a success, and that is what it must say.
+            self.assertEqual(r.json()["delivered"], r.json()["code"] == 250)
+        else:
+            self.assertEqual((r.json()["delivered"], r.json()["code"] // 100), (False, 4))
+
+
+class Webhooks(HttpTestCase):
+    def test_delivery_events_are_posted_signed(self):
+        received = []
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=hook.serve_forever, daemon=True).start()
+        self.addCleanup(hook.shutdown)
+        inst = self.http_install()
+        self.start(inst)
+        url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+        r = self.request("PUT", "/v1/webhooks", {"delivered": url})
+        self.assertEqual(r.status, 200, r)
+        key = r.json()["signing_key"]
+        self.assertEqual(r.json()["webhooks"], {"delivered": url})
+        self.assertEqual(self.request("GET", "/v1/webhooks", key=OTHER_KEY).json()["webhooks"], {})
+        self.assertEqual(self.request("PUT", "/v1/webhooks", {"opened": url}).status, 400)
+        self.assertEqual(self.request("PUT", "/v1/webhooks", {"failed": "ftp://x"}).status, 400)
+        sent = self.request("POST", "/v1/messages", message_body()).json()
+        wait_until(lambda: received, describe=lambda: inst.server_logs())
+        body = received[0]
+        sig = body["signature"]
+        expected = hmac.new(key.encode(), (sig["timestamp"] + sig["token"]).encode(), hashlib.sha256).hexdigest()
+        self.assertEqual(sig["signature"], expected)
+        self.assertEqual(body["event-data"]["event"], "delivered")
+        self.assertEqual(body["event-data"]["recipient"], "ann@example.com")
+        self.assertEqual(body["event-data"]["message"]["queue-id"], sent["id"])
+        events = wait_until(lambda: (lambda ev: ev if "webhook" in [e["type"] for e in ev] else None)(
+            self.request("GET", f"/v1/messages/{sent['id']}").json()["events"]))
+        hook_event = next(e for e in events if e["type"] == "webhook")
+        self.assertIn(url, hook_event["response"]["text"])

@@ -110,7 +110,7 @@ int act(std::size_t changed, const std::string& what, const std::string& id) {
 }  // namespace
 
 int queue_command(const config::settings& s, const std::string& action, const std::string& id) {
-  spool::spool spool(spool::spool_options{s.spool.dir, s.spool.max_batch, nullptr});
+  spool::spool spool(spool::spool_options{s.spool.dir, s.spool.max_batch, nullptr, s.spool.keep_content});
   if (action == "list") return list(spool, s);
   if (action == "show") return show(spool, id);
   if (action == "flush") return act(spool.flush(id), action, id);

@@ -11,6 +11,8 @@
 #include "plugin_host/policy_set.hpp"
 #include "plugin_host/transport_set.hpp"
 #include "spool/spool.hpp"
+#include "store/state_store.hpp"
+#include "webhooks/dispatcher.hpp"
 #include "submission/service.hpp"
 #include "tenants/directory.hpp"
 
@@ -98,11 +100,20 @@ int serve_command(const config::settings& s) {
   telemetry::registry metrics;
   std::unique_ptr<spool::spool> spool;
   try {
-    spool = std::make_unique<spool::spool>(spool::spool_options{s.spool.dir, s.spool.max_batch, &metrics});
+    spool = std::make_unique<spool::spool>(spool::spool_options{s.spool.dir, s.spool.max_batch, &metrics, s.spool.keep_content});
   } catch (const std::exception& e) {
     log->critical("cannot open the spool in {}: {}", s.spool.dir.string(), e.what());
     return EX_CANTCREAT;
   }
+
+  std::unique_ptr<store::state_store> state;
+  try {
+    state = std::make_unique<store::state_store>(s.server.data_dir / "state.db");
+  } catch (const std::exception& e) {
+    log->critical("cannot open the state database in {}: {}", s.server.data_dir.string(), e.what());
+    return EX_CANTCREAT;
+  }
+  webhooks::dispatcher webhook_dispatcher(*spool, *state, {});
 
   const auto plugins = plugin_host::scan(s.server.plugin_dirs);
   log_plugins(plugins);
@@ -120,7 +131,7 @@ int serve_command(const config::settings& s) {
   if (!transports.pick())
     log->error("no transport is available: mail is accepted and kept in the queue until one is (see `postern plugins`)");
 
-  submission::service submission(*spool, policies->chain(), {s.server.hostname, s.submission.max_message_size});
+  submission::service submission(*spool, policies->chain(), {s.server.hostname, s.submission.max_message_size, &metrics});
   gateway.submit = [&submission](postern::new_message m, postern::submit_callback done, const std::string& plugin) {
     submission::request req;
     req.tenant = std::move(m.tenant);
@@ -149,7 +160,7 @@ int serve_command(const config::settings& s) {
     }
     if (!s.http.listen.empty() || !s.http.tls_listen.empty()) {
       api = std::make_unique<ingress::http::api>(ingress::http::api_services{
-          submission, *spool, tenant_directory, metrics, s.server.hostname, std::min(std::chrono::milliseconds(std::chrono::hours(72)), s.delivery.max_age / 2),
+          submission, *spool, tenant_directory, metrics, *state, transports, s.server.hostname, std::min(std::chrono::milliseconds(std::chrono::hours(72)), s.delivery.max_age / 2),
           s.http.rate_limit, s.http.rate_burst,
           [&] { return gauges(*spool, smtp.get(), http.get()); }, [&ready] { return ready.load(); }});
       http = std::make_unique<ingress::http::server>(io, s.http, smtp_options.tls, *api);
@@ -160,12 +171,30 @@ int serve_command(const config::settings& s) {
     return EX_CONFIG;
   }
 
+  // Content of finished messages is kept for resends, then dropped (spool.keep_content).
+  asio::steady_timer purge_timer(io);
+  std::function<void()> schedule_purge = [&] {
+    purge_timer.expires_after(std::chrono::minutes(10));
+    purge_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      try {
+        if (auto n = spool->purge_content(std::chrono::system_clock::now()))
+          log->info("dropped the content of {} finished messages older than spool.keep_content", n);
+      } catch (const std::exception& e) {
+        log->error("could not drop old message content: {}", e.what());
+      }
+      schedule_purge();
+    });
+  };
+  schedule_purge();
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     log->info("signal {}: stopping; finishing deliveries in progress", signal);
     pickup.stop();
+    purge_timer.cancel();
     if (smtp) smtp->stop();
     if (http) http->stop();
     engine.shutdown([&io] { io.stop(); });
@@ -180,6 +209,7 @@ int serve_command(const config::settings& s) {
   spool->on_enqueued([&engine](spool::spool::stored_messages m) { engine.offer(std::move(m)); });
   engine.start();
   pickup.start();
+  webhook_dispatcher.start();
   ready = true;
   log->info("postern ready");
   const std::size_t threads =
@@ -192,6 +222,7 @@ int serve_command(const config::settings& s) {
   spool->on_enqueued(nullptr);
   // Submissions still being committed call back into the pickup and SMTP sessions: let them
   // finish now, while those still exist (their posts to the stopped io_context never run).
+  webhook_dispatcher.stop();
   spool->wait_idle();
   transports.stop_all();
   engine.stop();

@@ -204,6 +204,7 @@ void read_spool(const toml::table& root, settings& s, std::vector<config_error>&
   table_reader r(sub_table(root, "spool", file, errors), "spool", file, errors);
   s.spool.dir = absolute_from(s.server.data_dir, r.string("dir").value_or("spool"));
   s.spool.max_batch = r.count("max_batch", s.spool.max_batch, 1, 100000);
+  s.spool.keep_content = r.duration("keep_content").value_or(s.spool.keep_content);
   r.report_unknown_keys();
 }
 
@@ -355,6 +356,8 @@ void read_tenant(const std::string& name, const toml::table& t, settings& s, std
   tenant.name = name;
   tenant.sending_domains = r.strings("sending_domains").value_or(std::vector<std::string>{});
   tenant.notify_address = r.string("notify_address").value_or("");
+  tenant.company_name = r.string("company_name").value_or(name);
+  tenant.company_url = r.string("company_url").value_or("");
   r.allow("smtp_users");
   if (const toml::node* users = t.get("smtp_users")) {
     const toml::array* list = users->as_array();

@@ -41,6 +41,7 @@ struct submission_settings {
 struct spool_settings {
   std::filesystem::path dir;                 ///< Absolute after loading.
   std::size_t max_batch = 1024;              ///< Submissions per group commit at most.
+  std::chrono::milliseconds keep_content = std::chrono::hours(72);  ///< Finished messages' content, for resends.
 };
 
 struct delivery_settings {
@@ -108,6 +109,8 @@ struct tenant_settings {
   std::string name;
   std::vector<smtp_user> smtp_users;
   std::vector<api_key> api_keys;
+  std::string company_name;  ///< Template variable company_name, unless a request gives one.
+  std::string company_url;   ///< Template variable company_url, likewise.
   double rate_limit = -1;  ///< Requests per second over HTTP; -1: [http] rate_limit.
   std::vector<std::string> sending_domains;
   std::string notify_address;

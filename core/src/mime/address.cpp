@@ -1,16 +1,9 @@
 #include "mime/address.hpp"
 
-#include <gmime/gmime.h>
-
-#include <mutex>
+#include "mime/gmime_support.hpp"
 
 namespace postern::mime {
 namespace {
-
-void ensure_gmime() {
-  static std::once_flag once;
-  std::call_once(once, [] { g_mime_init(); });
-}
 
 void collect(InternetAddressList* list, mailbox_list& out) {
   const int n = internet_address_list_length(list);

@@ -1,27 +1,16 @@
 #include "mime/builder.hpp"
 
+#include "mime/gmime_support.hpp"
 #include "submission/header_block.hpp"
-
-#include <gmime/gmime.h>
 
 #include <algorithm>
 #include <array>
-#include <memory>
-#include <mutex>
+#include <cctype>
 #include <string_view>
+#include <vector>
 
 namespace postern::mime {
 namespace {
-
-struct unref {
-  void operator()(void* object) const { g_object_unref(object); }
-};
-template <class T>
-using owned = std::unique_ptr<T, unref>;
-
-struct format_options_free {
-  void operator()(GMimeFormatOptions* options) const { g_mime_format_options_free(options); }
-};
 
 constexpr std::size_t max_line = 998;  // RFC 5322 §2.1.1, without the CRLF
 
@@ -71,17 +60,24 @@ bool is_id(std::string_view id) {
          std::all_of(id.begin(), id.end(), [](char c) { return c > 32 && c < 127 && c != '<' && c != '>'; });
 }
 
+/// A Content-ID: like a msg-id, but an @ is not required (Mailgun clients use the file name).
+bool is_content_id(std::string_view id) {
+  return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return c > 32 && c < 127 && c != '<' && c != '>'; });
+}
+
 /// Fields the builder writes itself: given again as extra headers they would describe the
 /// body wrongly (structure) or appear twice, unvalidated (addresses and the like).
 std::string reserved_header_problem(std::string_view name) {
   static constexpr std::array<std::string_view, 5> structural = {"Content-Type", "Content-Transfer-Encoding",
                                                                  "MIME-Version", "Content-Disposition", "Content-ID"};
-  static constexpr std::array<std::string_view, 8> own_field = {"From",    "To",   "Cc",        "Bcc",
+  static constexpr std::array<std::string_view, 8> own_field = {"From",     "To",      "Cc",         "Bcc",
                                                                 "Reply-To", "Subject", "Message-ID", "Date"};
   const auto is = [&](std::string_view n) { return iequals(n, name); };
   const std::string quoted = "header \"" + std::string(name) + "\"";
-  if (std::any_of(structural.begin(), structural.end(), is)) return quoted + " describes the MIME structure the builder writes";
-  if (std::any_of(own_field.begin(), own_field.end(), is)) return quoted + " must be given as its own field, not as an extra header";
+  if (std::any_of(structural.begin(), structural.end(), is))
+    return quoted + " describes the MIME structure the builder writes";
+  if (std::any_of(own_field.begin(), own_field.end(), is))
+    return quoted + " must be given as its own field, not as an extra header";
   return {};
 }
 
@@ -110,7 +106,8 @@ std::string mailbox_problem(std::string_view field, const std::string& text) {
   if (auto problem = value_problem(field, text); !problem.empty()) return problem;
   owned<InternetAddress> mailbox = parse_mailbox(text);
   if (!mailbox)
-    return std::string(field) + " \"" + printable(text) + "\" is not one mailbox (\"local@domain\" or \"Name <local@domain>\")";
+    return std::string(field) + " \"" + printable(text) +
+           "\" is not one mailbox (\"local@domain\" or \"Name <local@domain>\")";
   // Encoded words in the input decode to anything, line breaks included.
   const char* name = internet_address_get_name(mailbox.get());
   return name ? value_problem(std::string(field) + " display name", name) : std::string();
@@ -156,8 +153,8 @@ std::string attachment_problem(const attachment& a, std::size_t number) {
   // A multipart type would make receivers look for boundaries inside base64.
   if (iequals(trim(a.content_type).substr(0, 10), "multipart/")) return what + " cannot have a multipart content type";
   if (auto problem = value_problem(what + " content id", a.content_id); !problem.empty()) return problem;
-  if (!a.content_id.empty() && !is_id(a.content_id))
-    return what + " content id \"" + printable(a.content_id) + "\" is not \"left@right\" without brackets or spaces";
+  if (!a.content_id.empty() && !is_content_id(a.content_id))
+    return what + " content id \"" + printable(a.content_id) + "\" has brackets, spaces or control characters";
   return {};
 }
 
@@ -182,14 +179,17 @@ void set_content(GMimePart* part, std::string_view data) {
 }
 
 /// A text body in UTF-8 as given (g_mime_text_part_set_text would convert it to the smallest
-/// charset), in the lightest encoding that keeps it 7-bit with short lines.
+/// charset). 7bit when it already fits, quoted-printable otherwise: GMime would pick base64
+/// for short or mostly non-ASCII text, which spam filters hold against a text part.
 owned<GMimeObject> text_part(const char* subtype, std::string_view text) {
   owned<GMimePart> part(g_mime_part_new_with_type("text", subtype));
   set_content(part.get(), submission::to_crlf(text));
   const bool ascii = std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 128; });
   g_mime_object_set_content_type_parameter(GMIME_OBJECT(part.get()), "charset", ascii ? "us-ascii" : "utf-8");
+  const bool fits =
+      g_mime_part_get_best_content_encoding(part.get(), GMIME_ENCODING_CONSTRAINT_7BIT) == GMIME_CONTENT_ENCODING_7BIT;
   g_mime_part_set_content_encoding(part.get(),
-                                   g_mime_part_get_best_content_encoding(part.get(), GMIME_ENCODING_CONSTRAINT_7BIT));
+                                   fits ? GMIME_CONTENT_ENCODING_7BIT : GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
   return owned<GMimeObject>(GMIME_OBJECT(part.release()));
 }
 
@@ -276,15 +276,6 @@ owned<GMimeMessage> compose(const message_spec& spec) {
   return message;
 }
 
-std::string serialize(GMimeObject* object) {
-  std::unique_ptr<GMimeFormatOptions, format_options_free> options(g_mime_format_options_new());
-  g_mime_format_options_set_newline_format(options.get(), GMIME_NEWLINE_FORMAT_DOS);
-  owned<GMimeStream> stream(g_mime_stream_mem_new());
-  g_mime_object_write_to_stream(object, options.get(), stream.get());
-  const GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream.get()));
-  return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
-}
-
 /// GMime folds and encodes, but cannot split what has no place to fold, such as a very long
 /// address; such a message is refused rather than sent broken.
 std::string output_problem(std::string_view raw) {
@@ -299,16 +290,11 @@ std::string output_problem(std::string_view raw) {
 
 }  // namespace
 
-void ensure_gmime() {
-  static std::once_flag once;
-  std::call_once(once, [] { g_mime_init(); });
-}
-
 build_result build(const message_spec& spec) {
   ensure_gmime();
   if (auto problem = spec_problem(spec); !problem.empty()) return {.raw = {}, .error = problem};
   owned<GMimeMessage> message = compose(spec);
-  std::string raw = serialize(GMIME_OBJECT(message.get()));
+  std::string raw = to_crlf_text(GMIME_OBJECT(message.get()));
   if (auto problem = output_problem(raw); !problem.empty()) return {.raw = {}, .error = problem};
   return {.raw = std::move(raw), .error = {}};
 }

@@ -23,10 +23,10 @@ struct message_spec {
   std::vector<std::string> to, cc;  ///< Each one mailbox, "Name <a@b>" or "a@b" (bcc is never written).
   std::string reply_to;
   std::string subject;
-  std::string text, html;  ///< Either or both (or neither: an empty text body).
+  std::string text, html;                                    ///< Either or both (or neither: an empty text body).
   std::vector<std::pair<std::string, std::string>> headers;  ///< Extra header fields, in order.
   std::vector<attachment> attachments;
-  std::string message_id;  ///< Without angle brackets; written as Message-ID when given.
+  std::string message_id;                      ///< Without angle brackets; written as Message-ID when given.
   std::chrono::system_clock::time_point date;  ///< The Date field; the epoch (default) means now.
 };
 
@@ -37,8 +37,5 @@ struct build_result {
 
 /// Builds the message. Never throws for bad input: every refusal is `error`.
 build_result build(const message_spec& spec);
-
-/// Calls g_mime_init() once per process. Whatever uses GMime in the core calls this first.
-void ensure_gmime();
 
 }  // namespace postern::mime

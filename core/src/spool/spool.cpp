@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS events(
   enhanced TEXT,
   text TEXT);
 CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
+-- Finished messages whose content is kept for a while (resends): what purge_content drops.
+CREATE INDEX IF NOT EXISTS messages_kept ON messages(done_at) WHERE done_at IS NOT NULL AND body IS NOT NULL;
 PRAGMA user_version = 2;
 )sql";
 
@@ -129,7 +131,8 @@ struct writer_statements {
                          "last_enhanced = ?7, last_text = ?8, transport = ?9, remote_id = ?10 "
                          "WHERE message_id = ?1 AND idx = ?2 AND state < 2"),
         finish_message(db,
-                       "UPDATE messages SET body = NULL, done_at = ?2 WHERE id = ?1 AND done_at IS NULL "
+                       "UPDATE messages SET done_at = ?2, body = CASE WHEN ?3 THEN NULL ELSE body END "
+                       "WHERE id = ?1 AND done_at IS NULL "
                        "AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = ?1 AND state < 2)"),
         savepoint(db, "SAVEPOINT op"),
         release(db, "RELEASE op"),
@@ -209,9 +212,11 @@ struct writer_statements {
 
   void finish_if_done(const std::string& queue_id, time_point now) {
     finish_message.reset();
-    finish_message.bind(1, queue_id).bind(2, to_ms(now));
+    finish_message.bind(1, queue_id).bind(2, to_ms(now)).bind(3, static_cast<std::int64_t>(drop_content_at_once));
     finish_message.run();
   }
+
+  bool drop_content_at_once = true;  // spool_options::keep_content == 0
 
   database& db;
   statement find_origin, insert_message, insert_recipient, insert_event, update_recipient, finish_message;
@@ -236,6 +241,7 @@ spool::spool(spool_options options) : options_(std::move(options)) {
   open_pragmas(*writer_db_);
   writer_db_->exec(schema);
   statements_ = std::make_unique<writer_statements>(*writer_db_);
+  statements_->drop_content_at_once = options_.keep_content.count() <= 0;
   reader_db_ = std::make_unique<database>(file, false);
   reader_db_->exec("PRAGMA query_only=ON");
   reader_statements_ = std::make_unique<reader_statements>(*reader_db_);
@@ -546,6 +552,56 @@ std::vector<event_record> spool::events(std::string_view queue_id) {
   return out;
 }
 
+namespace {
+
+feed_event feed_row(statement& q) {
+  feed_event f;
+  f.event.time = from_ms(q.column_int(0));
+  f.seq = q.column_int(1);
+  f.event.queue_id = q.column_text(2);
+  f.event.recipient = q.column_text(3);
+  f.event.type = q.column_text(4);
+  f.event.transport = q.column_text(5);
+  f.event.reply = {static_cast<int>(q.column_int(6)), q.column_text(7), q.column_text(8)};
+  f.tenant = q.column_text(9);
+  return f;
+}
+
+}  // namespace
+
+std::vector<feed_event> spool::tenant_events(std::string_view tenant, std::string_view type, feed_cursor after,
+                                             std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  // Arrivals are "accepted" events with a negative seq (unique: rowid and recipient index), so
+  // (time, seq) orders the whole feed and serves as its cursor.
+  statement q(*reader_db_,
+              "SELECT time, seq, id, rcpt, type, transport, code, enhanced, text, tenant FROM ("
+              " SELECT m.arrival AS time, -(m.rowid * 100000 + r.idx) AS seq, m.id AS id, r.address AS rcpt,"
+              "  'accepted' AS type, NULL AS transport, 250 AS code, '2.0.0' AS enhanced,"
+              "  'queued as ' || m.id AS text, m.tenant AS tenant"
+              "  FROM messages m JOIN recipients r ON r.message_id = m.id WHERE m.tenant = ?1"
+              " UNION ALL"
+              " SELECT e.time, e.seq, e.message_id, e.recipient, e.type, e.transport, e.code, e.enhanced, e.text,"
+              "  m.tenant FROM events e JOIN messages m ON m.id = e.message_id WHERE m.tenant = ?1)"
+              " WHERE (time > ?2 OR (time = ?2 AND seq > ?3)) AND (?4 = '' OR type = ?4)"
+              " ORDER BY time, seq LIMIT ?5");
+  q.bind(1, tenant).bind(2, to_ms(after.time)).bind(3, after.seq).bind(4, type).bind(5, static_cast<std::int64_t>(limit));
+  std::vector<feed_event> out;
+  while (q.step()) out.push_back(feed_row(q));
+  return out;
+}
+
+std::vector<feed_event> spool::events_after(std::int64_t after_seq, std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  statement q(*reader_db_,
+              "SELECT e.time, e.seq, e.message_id, e.recipient, e.type, e.transport, e.code, e.enhanced, e.text,"
+              " m.tenant FROM events e JOIN messages m ON m.id = e.message_id WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2");
+  q.bind(1, after_seq).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<feed_event> out;
+  while (q.step()) out.push_back(feed_row(q));
+  return out;
+}
+
 spool_stats spool::stats() {
   std::lock_guard lock(reader_mutex_);
   spool_stats s;
@@ -602,6 +658,18 @@ std::size_t spool::remove(std::string_view queue_id) {
     drop.run();
     changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
     if (changed) s.add_event({now, id, "", "deleted", "", {}});
+  });
+  if (!error.empty()) throw std::runtime_error(error);
+  return changed;
+}
+
+std::size_t spool::purge_content(time_point now) {
+  std::size_t changed = 0;
+  const std::string error = submit_wait([&](writer_statements& s) {
+    statement drop(s.db, "UPDATE messages SET body = NULL WHERE done_at IS NOT NULL AND body IS NOT NULL AND done_at < ?1");
+    drop.bind(1, to_ms(now - options_.keep_content));
+    drop.run();
+    changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
   });
   if (!error.empty()) throw std::runtime_error(error);
   return changed;

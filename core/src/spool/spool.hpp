@@ -56,6 +56,19 @@ struct event_record {
   postern::smtp_reply reply;
 };
 
+/// An event of the log with its place in it, for feeds (the REST events API, webhooks).
+struct feed_event {
+  std::int64_t seq = 0;  ///< Orders events of the same millisecond; "accepted" events are negative.
+  std::string tenant;
+  event_record event;
+};
+
+/// Where a feed continues: after this (time, seq).
+struct feed_cursor {
+  time_point time{};
+  std::int64_t seq = 0;
+};
+
 /// New state of one recipient after a delivery attempt.
 struct recipient_update {
   std::string queue_id;
@@ -108,6 +121,8 @@ struct spool_options {
   std::filesystem::path dir;
   std::size_t max_batch = 1024;        ///< Operations per group commit at most.
   postern::metrics* metrics = nullptr; ///< Receives commit latency and batch sizes, if set.
+  /// How long a finished message's content is kept (for resends); 0: dropped when it finishes.
+  std::chrono::milliseconds keep_content{0};
 };
 
 /// The durable message store.
@@ -156,6 +171,12 @@ class spool {
   std::vector<queued_message> pending();
   /// The event log of one message, oldest first.
   std::vector<event_record> events(std::string_view queue_id);
+  /// A tenant's events after `after`, oldest first, at most `limit`; with "accepted" derived
+  /// from arrivals. `type` empty: every type.
+  std::vector<feed_event> tenant_events(std::string_view tenant, std::string_view type, feed_cursor after,
+                                        std::size_t limit);
+  /// Stored events (no "accepted") with seq > `after_seq`, in order, at most `limit`.
+  std::vector<feed_event> events_after(std::int64_t after_seq, std::size_t limit);
   spool_stats stats();
 
   // Operator actions (`postern queue …`). Each commits before it returns and answers how many
@@ -164,6 +185,8 @@ class spool {
   std::size_t release(std::string_view queue_id);
   std::size_t remove(std::string_view queue_id);
   std::size_t flush(std::string_view queue_id);
+  /// Drops the content of messages finished longer than keep_content ago; returns how many.
+  std::size_t purge_content(time_point now);
 
  private:
   struct operation {

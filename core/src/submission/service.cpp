@@ -122,7 +122,9 @@ void service::submit(request req, postern::submit_callback done) {
   const auto size = entry.msg.raw.size();
   const auto from = entry.msg.env.mail_from;
   const auto rcpts = entry.msg.env.recipients.size();
-  spool_.enqueue(std::move(entry), [done = std::move(done), log, size, from, rcpts](spool::enqueue_result r) {
+  const auto tenant = entry.msg.tenant;
+  auto* metrics = identity_.metrics;
+  spool_.enqueue(std::move(entry), [done = std::move(done), log, size, from, rcpts, tenant, metrics](spool::enqueue_result r) {
     if (!r.ok) {
       log->error("spool refused a message: {}", r.error);
       if (r.error.find("full") != std::string::npos)
@@ -133,6 +135,7 @@ void service::submit(request req, postern::submit_callback done) {
       log->info("{}: duplicate hand-over, already queued", r.queue_id);
     } else {
       log->info("{}: from=<{}>, size={}, nrcpt={} (queued)", r.queue_id, from, size, rcpts);
+      if (metrics) metrics->add("postern_messages_accepted_total", 1, {{"tenant", tenant}});
     }
     done({true, r.queue_id, {250, "2.0.0", "Ok: queued as " + r.queue_id}});
   });

@@ -38,6 +38,7 @@ struct request {
 struct identity {
   std::string hostname;       ///< Names this gateway in Message-ID and Received.
   std::size_t max_message_size = 50ull << 20;  ///< Larger messages are refused (552 5.3.4).
+  postern::metrics* metrics = nullptr;         ///< Counts accepted messages by tenant, if set.
 };
 
 /// The one path every message takes into the spool: checks the envelope, adds the header

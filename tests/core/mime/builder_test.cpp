@@ -1,8 +1,8 @@
 #include "mime/builder.hpp"
 
+#include "mime/gmime_support.hpp"
 #include "submission/header_block.hpp"
 
-#include <gmime/gmime.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -12,18 +12,9 @@
 namespace postern::mime {
 namespace {
 
-struct unref {
-  void operator()(void* object) const { g_object_unref(object); }
-};
-template <class T>
-using owned = std::unique_ptr<T, unref>;
-
 /// Reads the builder's output back with GMime's parser, the way a receiver would.
 owned<GMimeMessage> parse(const std::string& raw) {
-  ensure_gmime();
-  owned<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
-  owned<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
-  return owned<GMimeMessage>(g_mime_parser_construct_message(parser.get(), nullptr));
+  return parse_message(raw);
 }
 
 std::string mime_type(GMimeObject* object) {
@@ -219,7 +210,7 @@ TEST(builder, utf8_body_is_declared_and_round_trips) {
   const auto message = parse(result.raw);
   GMimeObject* body = g_mime_message_get_mime_part(message.get());
   EXPECT_STREQ(g_mime_object_get_content_type_parameter(body, "charset"), "utf-8");
-  EXPECT_NE(g_mime_part_get_content_encoding(GMIME_PART(body)), GMIME_CONTENT_ENCODING_8BIT);
+  EXPECT_EQ(g_mime_part_get_content_encoding(GMIME_PART(body)), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
   EXPECT_EQ(decoded(body), "Grüße\r\n");
 }
 
@@ -233,6 +224,7 @@ TEST(builder, long_lines_are_encoded_so_no_line_exceeds_998_octets) {
   EXPECT_LE(longest_line(result.raw), 998u);
   const auto message = parse(result.raw);
   GMimeObject* body = g_mime_message_get_mime_part(message.get());
+  EXPECT_EQ(g_mime_part_get_content_encoding(GMIME_PART(child(body, 0))), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
   EXPECT_EQ(decoded(child(body, 0)), spec.text);
   EXPECT_EQ(decoded(child(body, 1)), spec.html);
   EXPECT_EQ(g_mime_object_get_header(GMIME_OBJECT(message.get()), "X-Long"), spec.headers[0].second);
@@ -294,44 +286,83 @@ TEST(builder, refuses_every_header_injection) {
       {"subject lf", [](s m) { m.subject = "Hi\nthere"; }, "subject contains a line break"},
       {"nul", [](s m) { m.subject = std::string("Hi\0there", 8); }, "subject contains a NUL byte"},
       {"message_id", [](s m) { m.message_id = "a@b\r\nX: y"; }, "message_id contains a line break"},
-      {"header value", [](s m) { m.headers = {{"X-Foo", "v\r\nBcc: v@example.net"}}; },
-       "header \"X-Foo\" contains a line break"},
-      {"folded value", [](s m) { m.headers = {{"X-Foo", "v\r\n continued"}}; }, "header \"X-Foo\" contains a line break"},
-      {"header name", [](s m) { m.headers = {{"X-Foo\r\nBcc", "v"}}; },
-       "header name \"X-Foo??Bcc\" contains a line break"},
-      {"name with colon", [](s m) { m.headers = {{"Bcc: v@example.net\r\nX", "v"}}; },
-       "header name \"Bcc: v@example.net??X\" contains a line break"},
-      {"name with space", [](s m) { m.headers = {{"X Foo", "v"}}; },
-       "header name \"X Foo\" is not a field name (printable ASCII, no colon or space)"},
-      {"name colon", [](s m) { m.headers = {{"X:Foo", "v"}}; },
-       "header name \"X:Foo\" is not a field name (printable ASCII, no colon or space)"},
-      {"empty name", [](s m) { m.headers = {{"", "v"}}; },
-       "header name \"\" is not a field name (printable ASCII, no colon or space)"},
-      {"non-ascii name", [](s m) { m.headers = {{"X-Ü", "v"}}; },
-       "header name \"X-Ü\" is not a field name (printable ASCII, no colon or space)"},
-      {"filename", [text_file](s m) { m.attachments = {text_file, text_file}; m.attachments[1].filename = "a\r\nContent-Type: x/y"; },
+      {"filename",
+       [text_file](s m) {
+         m.attachments = {text_file, text_file};
+         m.attachments[1].filename = "a\r\nContent-Type: x/y";
+       },
        "attachment 2 filename contains a line break"},
-      {"content type", [text_file](s m) { m.attachments = {text_file}; m.attachments[0].content_type = "text/plain\r\nX: y"; },
+      {"content type",
+       [text_file](s m) {
+         m.attachments = {text_file};
+         m.attachments[0].content_type = "text/plain\r\nX: y";
+       },
        "attachment 1 content type contains a line break"},
-      {"content id", [text_file](s m) { m.attachments = {text_file}; m.attachments[0].content_id = "a@b\nX: y"; },
+      {"content id",
+       [text_file](s m) {
+         m.attachments = {text_file};
+         m.attachments[0].content_id = "a@b\nX: y";
+       },
        "attachment 1 content id contains a line break"},
-      {"encoded line break in a display name", [](s m) { m.from = "=?utf-8?q?A=0D=0AX-Injected=3A_1?= <a@example.com>"; },
+      {"encoded line break in a display name",
+       [](s m) { m.from = "=?utf-8?q?A=0D=0AX-Injected=3A_1?= <a@example.com>"; },
        "from display name contains a line break"},
   });
+}
+
+TEST(builder, refuses_extra_header_fields_that_could_inject) {
+  struct bad_header {
+    std::string name, value, error;
+  };
+  const std::string not_a_name = "\" is not a field name (printable ASCII, no colon or space)";
+  const std::vector<bad_header> cases = {
+      {"X-Foo", "v\r\nBcc: v@example.net", "header \"X-Foo\" contains a line break"},
+      {"X-Foo", "v\r\n continued", "header \"X-Foo\" contains a line break"},
+      {"X-Foo", "v\nw", "header \"X-Foo\" contains a line break"},
+      {"X-Foo", std::string("v\0w", 3), "header \"X-Foo\" contains a NUL byte"},
+      {"X-Foo\r\nBcc", "v", "header name \"X-Foo??Bcc\" contains a line break"},
+      {"Bcc: v@example.net\r\nX", "v", "header name \"Bcc: v@example.net??X\" contains a line break"},
+      {"X Foo", "v", "header name \"X Foo" + not_a_name},
+      {"X:Foo", "v", "header name \"X:Foo" + not_a_name},
+      {"", "v", "header name \"" + not_a_name},
+      {"X-\xC3\x9C", "v", "header name \"X-\xC3\x9C" + not_a_name},
+  };
+  for (const auto& c : cases) {
+    auto spec = simple();
+    spec.headers = {{"X-Fine", "ok"}, {c.name, c.value}};
+    const auto result = build(spec);
+    EXPECT_EQ(result.error, c.error) << c.name;
+    EXPECT_EQ(result.raw, "");
+  }
 }
 
 TEST(builder, refuses_extra_headers_that_replace_structural_or_own_fields) {
   using s = message_spec&;
   expect_refusals({
-      {"content-type", [](s m) { m.headers = {{"Content-Type", "text/html"}}; },
+      {"content-type",
+       [](s m) {
+         m.headers = {{"Content-Type", "text/html"}};
+       },
        "header \"Content-Type\" describes the MIME structure the builder writes"},
-      {"cte, any case", [](s m) { m.headers = {{"content-transfer-encoding", "8bit"}}; },
+      {"cte, any case",
+       [](s m) {
+         m.headers = {{"content-transfer-encoding", "8bit"}};
+       },
        "header \"content-transfer-encoding\" describes the MIME structure the builder writes"},
-      {"mime-version", [](s m) { m.headers = {{"MIME-Version", "1.0"}}; },
+      {"mime-version",
+       [](s m) {
+         m.headers = {{"MIME-Version", "1.0"}};
+       },
        "header \"MIME-Version\" describes the MIME structure the builder writes"},
-      {"bcc", [](s m) { m.headers = {{"Bcc", "hidden@example.net"}}; },
+      {"bcc",
+       [](s m) {
+         m.headers = {{"Bcc", "hidden@example.net"}};
+       },
        "header \"Bcc\" must be given as its own field, not as an extra header"},
-      {"to", [](s m) { m.headers = {{"TO", "other@example.net"}}; },
+      {"to",
+       [](s m) {
+         m.headers = {{"TO", "other@example.net"}};
+       },
        "header \"TO\" must be given as its own field, not as an extra header"},
   });
 }
@@ -343,9 +374,9 @@ TEST(builder, refuses_what_is_not_one_mailbox) {
       {"no from", [](s m) { m.from.clear(); }, "from is required"},
       {"no domain", [](s m) { m.from = "sender"; }, ("from \"sender\"" + usage).c_str()},
   });
-  for (const std::string bad : {"not an address", "a@example.com, b@example.com", "a@example.com b@example.com",
-                                "a@b@example.com", "Name <a@example.com> junk", "@example.com", "a@", "Name <>",
-                                "a@example.com;", "Group: a@example.com;", " "}) {
+  for (const std::string bad :
+       {"not an address", "a@example.com, b@example.com", "a@example.com b@example.com", "a@b@example.com",
+        "Name <a@example.com> junk", "@example.com", "a@", "Name <>", "a@example.com;", "Group: a@example.com;", " "}) {
     auto spec = simple();
     spec.to = {"ok@example.com", bad};
     EXPECT_EQ(build(spec).error, "to \"" + bad + "\"" + usage) << bad;
@@ -359,12 +390,24 @@ TEST(builder, refuses_bad_attachment_metadata_and_message_ids) {
   using s = message_spec&;
   const attachment text_file = file("f.txt", "text/plain", "x");
   expect_refusals({
-      {"content type", [text_file](s m) { m.attachments = {text_file}; m.attachments[0].content_type = "pdf"; },
+      {"content type",
+       [text_file](s m) {
+         m.attachments = {text_file};
+         m.attachments[0].content_type = "pdf";
+       },
        "attachment 1 content type \"pdf\" is not \"type/subtype\""},
-      {"multipart", [text_file](s m) { m.attachments = {text_file}; m.attachments[0].content_type = "multipart/mixed; boundary=x"; },
+      {"multipart",
+       [text_file](s m) {
+         m.attachments = {text_file};
+         m.attachments[0].content_type = "multipart/mixed; boundary=x";
+       },
        "attachment 1 cannot have a multipart content type"},
-      {"content id", [text_file](s m) { m.attachments = {text_file}; m.attachments[0].content_id = "<a@b>"; },
-       "attachment 1 content id \"<a@b>\" is not \"left@right\" without brackets or spaces"},
+      {"content id",
+       [text_file](s m) {
+         m.attachments = {text_file};
+         m.attachments[0].content_id = "<a@b>";
+       },
+       "attachment 1 content id \"<a@b>\" has brackets, spaces or control characters"},
       {"message id", [](s m) { m.message_id = "no at sign"; },
        "message_id \"no at sign\" is not \"left@right\" without brackets or spaces"},
   });
@@ -377,13 +420,30 @@ TEST(builder, an_unfoldable_line_is_refused_rather_than_sent_broken) {
 }
 
 std::string random_bytes(std::mt19937& rng) {
-  static const std::vector<std::string> pieces = {"\r\n", "\n", "\r", "@", "<", ">", ",", ":", ";", "\"", " ", "=?utf-8?q?",
-                                                  "=0D=0A", "?=", "ü", "a@example.com", std::string(1, '\0')};
+  static const std::vector<std::string> pieces = {"\r\n",
+                                                  "\n",
+                                                  "\r",
+                                                  "@",
+                                                  "<",
+                                                  ">",
+                                                  ",",
+                                                  ":",
+                                                  ";",
+                                                  "\"",
+                                                  " ",
+                                                  "=?utf-8?q?",
+                                                  "=0D=0A",
+                                                  "?=",
+                                                  "ü",
+                                                  "a@example.com",
+                                                  std::string(1, '\0')};
   std::string out;
   const int length = std::uniform_int_distribution<int>(0, 40)(rng);
   for (int i = 0; i < length; ++i) {
-    if (rng() % 3 == 0) out += pieces[rng() % pieces.size()];
-    else out += static_cast<char>(rng() % 256);
+    if (rng() % 3 == 0)
+      out += pieces[rng() % pieces.size()];
+    else
+      out += static_cast<char>(rng() % 256);
   }
   return out;
 }
@@ -400,7 +460,8 @@ TEST(builder, survives_random_input) {
     spec.text = random_bytes(rng);
     if (rng() % 2) spec.html = random_bytes(rng);
     spec.headers = {{rng() % 2 ? "X-R" : random_bytes(rng), random_bytes(rng)}};
-    if (rng() % 2) spec.attachments = {{random_bytes(rng), random_bytes(rng), random_bytes(rng), rng() % 2 == 0, random_bytes(rng)}};
+    if (rng() % 2)
+      spec.attachments = {{random_bytes(rng), random_bytes(rng), random_bytes(rng), rng() % 2 == 0, random_bytes(rng)}};
     const auto result = build(spec);
     if (result.error.empty()) {
       ++built;

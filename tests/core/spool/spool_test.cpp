@@ -148,6 +148,43 @@ TEST(spool, records_outcomes_and_drops_the_body_when_done) {
   EXPECT_TRUE(s.due(now + 10h, 10).empty());
 }
 
+TEST(spool, keeps_finished_content_for_keep_content_then_purges_it) {
+  temp_dir dir;
+  spool s({dir.path(), 1024, nullptr, 1h});
+  auto r = s.enqueue_wait(make_entry({"a@example.com"}));
+  const auto now = std::chrono::system_clock::now();
+  attempt_record done;
+  done.updates.push_back({r.queue_id, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", ""});
+  ASSERT_EQ(s.record_wait(done), "");
+  EXPECT_TRUE(s.pending().empty());
+  EXPECT_FALSE(s.load(r.queue_id)->msg->raw.empty()) << "kept for resends";
+  EXPECT_EQ(s.purge_content(now + 30min), 0u);
+  EXPECT_FALSE(s.load(r.queue_id)->msg->raw.empty());
+  EXPECT_EQ(s.purge_content(now + 2h), 1u);
+  EXPECT_TRUE(s.load(r.queue_id)->msg->raw.empty());
+}
+
+TEST(spool, scheduled_messages_wait_until_due) {
+  temp_dir dir;
+  spool s({dir.path()});
+  std::vector<std::string> handed;
+  s.on_enqueued([&](spool::stored_messages m) {
+    for (auto& x : m) handed.push_back(x->queue_id);
+  });
+  auto e = make_entry({"a@example.com"});
+  const auto now = std::chrono::system_clock::now();
+  e.not_before = now + 1h;
+  auto r = s.enqueue_wait(std::move(e));
+  auto at_once = s.enqueue_wait(make_entry({"b@example.com"}));
+  s.wait_idle();
+  EXPECT_EQ(handed, std::vector<std::string>{at_once.queue_id}) << "a scheduled message is not handed over";
+  const auto due_now = s.due(now + 1min, 10);
+  EXPECT_EQ(std::count(due_now.begin(), due_now.end(), r.queue_id), 0);
+  const auto due_later = s.due(now + 2h, 10);
+  EXPECT_EQ(std::count(due_later.begin(), due_later.end(), r.queue_id), 1);
+  s.on_enqueued(nullptr);
+}
+
 TEST(spool, a_record_can_queue_new_messages_atomically) {
   temp_dir dir;
   spool s({dir.path()});

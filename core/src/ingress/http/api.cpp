@@ -96,7 +96,38 @@ const char* stream_name(postern::mail_stream s) {
 }
 
 /// Reads the native message fields into `out`; false with `error` set on the first problem.
-bool read_native_message(const json::object& body, composed_message& out, std::string& error) {
+/// A JSON value as a template variable: strings as they are, numbers and booleans as JSON.
+std::optional<std::string> variable_text(const json::value& v) {
+  if (v.is_string()) return std::string(v.get_string());
+  if (v.is_number() || v.is_bool()) return json::serialize(v);
+  return std::nullopt;
+}
+
+void read_variables(json_reader& r, std::string_view key, const json::value* v, templates::variables& out) {
+  if (!v || v->is_null()) return;
+  if (!v->is_object()) return r.fail(key, "expected an object");
+  for (const auto& [name, value] : v->get_object()) {
+    auto text = variable_text(value);
+    if (!text) return r.fail(std::string(key) + "." + std::string(name), "expected a string, number or boolean");
+    out[std::string(name)] = std::move(*text);
+  }
+}
+
+void read_template_fields(json_reader& r, native_request& out) {
+  out.template_name = r.string("template").value_or("");
+  const auto* variables = r.value("variables");
+  read_variables(r, "variables", variables, out.variables);
+  const auto* per_recipient = r.value("recipient_variables");
+  if (per_recipient && !per_recipient->is_null()) {
+    if (!per_recipient->is_object()) return r.fail("recipient_variables", "expected an object keyed by address");
+    for (const auto& [address, vars] : per_recipient->get_object())
+      read_variables(r, "recipient_variables." + std::string(address), &vars, out.per_recipient[std::string(address)]);
+  }
+  out.render = !out.template_name.empty() || (variables && !variables->is_null()) || !out.per_recipient.empty();
+}
+
+bool read_native_message(const json::object& body, native_request& request, std::string& error) {
+  composed_message& out = request.msg;
   json_reader r(body);
   const auto from_text = r.string("from");
   if (r.ok() && !from_text) r.fail("from", "missing");
@@ -161,9 +192,15 @@ bool read_native_message(const json::object& body, composed_message& out, std::s
       out.spec.attachments.push_back(std::move(att));
     }
   }
+  read_template_fields(r, request);
   if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+  if (r.ok() && !request.template_name.empty() && (!out.spec.text.empty() || !out.spec.html.empty()))
+    r.fail("template", "a template brings its own text and html: leave those out");
+  if (r.ok() && !request.per_recipient.empty() && out.spec.to.size() != out.recipients.size())
+    r.fail("recipient_variables", "per-recipient messages go to 'to' only: leave cc and bcc out");
   if (r.ok() && out.recipients.empty()) r.fail("to", "at least one recipient is needed in to, cc or bcc");
-  if (r.ok() && out.spec.text.empty() && out.spec.html.empty()) r.fail("text", "text or html is needed");
+  if (r.ok() && request.template_name.empty() && out.spec.text.empty() && out.spec.html.empty())
+    r.fail("text", "text, html or a template is needed");
   error = r.error();
   return r.ok();
 }
@@ -236,6 +273,23 @@ asio::awaitable<response> api::route_v1(request& req, const tenant_ref& tenant, 
     if (method != bhttp::verb::get) co_return error_response(405, "use GET");
     co_return get_message(tenant, path.substr(13));
   }
+  if (path.starts_with("/v1/messages/") && path.ends_with("/resend")) {
+    if (method != bhttp::verb::post) co_return error_response(405, "use POST");
+    response res = co_await resend(req, tenant, path.substr(13, path.size() - 13 - 7));
+    co_return res;
+  }
+  if (path == "/v1/test-send") {
+    if (method != bhttp::verb::post) co_return error_response(405, "use POST");
+    response res = co_await test_send(req, tenant);
+    co_return res;
+  }
+  if (path == "/v1/events") {
+    if (method != bhttp::verb::get) co_return error_response(405, "use GET");
+    co_return events(req, tenant);
+  }
+  if (path == "/v1/webhooks") co_return webhooks_route(req, tenant);
+  if (path == "/v1/templates") co_return templates_route(req, tenant, "");
+  if (path.starts_with("/v1/templates/")) co_return templates_route(req, tenant, path.substr(14));
   co_return error_response(404, "no such endpoint: " + std::string(path));
 }
 
@@ -253,22 +307,33 @@ static std::optional<std::string> origin_key_of(const request& req, const std::s
 asio::awaitable<response> api::post_message(request& req, const tenant_ref& tenant) {
   const auto body = parse_json_object(req.body());
   if (!body.error.empty()) co_return error_response(400, body.error);
-  composed_message msg;
-  msg.tenant = tenant.name;
+  native_request request;
+  request.msg.tenant = tenant.name;
   std::string error;
-  if (!read_native_message(body.object, msg, error)) co_return error_response(400, error);
-  if (!sends_for(tenant.settings, msg.mail_from))
-    co_return error_response(403, "from: " + domain_of(msg.mail_from) + " is not a sending domain of tenant " + tenant.name);
+  if (!read_native_message(body.object, request, error)) co_return error_response(400, error);
+  if (!sends_for(tenant.settings, request.msg.mail_from))
+    co_return error_response(403, "from: " + domain_of(request.msg.mail_from) + " is not a sending domain of tenant " +
+                                      tenant.name);
   auto key = origin_key_of(req, tenant.name, error);
   if (!key) co_return error_response(400, error);
-  msg.origin_key = std::move(*key);
-  submitted s = co_await submit(msg);
-  if (!s.ok) co_return error_response(s.status, s.error);
-  co_return json_response(202, recipient_ids(s));
+  request.msg.origin_key = std::move(*key);
+  auto expanded = expand(request, tenant);
+  if (auto* refusal = std::get_if<response>(&expanded)) co_return std::move(*refusal);
+  auto& messages = std::get<std::vector<composed_message>>(expanded);
+  json::array batch;
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    // Each message of a batch has its own idempotency key, derived from the request's.
+    if (messages.size() > 1 && !messages[i].origin_key.empty()) messages[i].origin_key += ":" + std::to_string(i);
+    submitted s = co_await submit(messages[i]);
+    if (!s.ok) co_return error_response(s.status, s.error);
+    batch.push_back(recipient_ids(s));
+  }
+  if (!request.per_recipient.empty()) co_return json_response(202, json::object{{"batch", std::move(batch)}});
+  co_return json_response(202, batch.front());
 }
 
 asio::awaitable<response> api::post_raw(request& req, const tenant_ref& tenant) {
-  // The envelope comes in the query (?from=…&to=…&to=…) or, by default, from the header fields.
+  // The envelope comes from the header fields: From, and To, Cc and Bcc.
   composed_message msg;
   msg.tenant = tenant.name;
   std::string raw = std::move(req.body());
@@ -286,6 +351,8 @@ asio::awaitable<response> api::post_raw(request& req, const tenant_ref& tenant) 
     for (const auto& m : list.items) msg.recipients.push_back(m.address);
   }
   if (msg.recipients.empty()) co_return error_response(400, "To: at least one recipient is needed in To, Cc or Bcc");
+  // Bcc recipients are in the envelope; the field itself must not reach anyone.
+  if (submission::has_header(raw, "Bcc")) raw = submission::remove_header(submission::to_crlf(raw), "Bcc");
   if (!sends_for(tenant.settings, msg.mail_from))
     co_return error_response(403, "From: " + domain_of(msg.mail_from) + " is not a sending domain of tenant " + tenant.name);
   std::string error;

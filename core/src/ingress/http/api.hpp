@@ -2,19 +2,25 @@
 
 #include "ingress/http/rate_limiter.hpp"
 #include "mime/builder.hpp"
+#include "plugin_host/transport_set.hpp"
 #include "spool/spool.hpp"
+#include "store/state_store.hpp"
+#include "templates/template_text.hpp"
 #include "submission/service.hpp"
 #include "telemetry/registry.hpp"
 #include "tenants/directory.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json/value.hpp>
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
+#include <variant>
 #include <string>
 
 namespace postern::ingress::http {
@@ -34,6 +40,8 @@ struct api_services {
   spool::spool& spool;
   const tenants::directory& tenants;
   telemetry::registry& metrics;
+  store::state_store& state;
+  const plugin_host::transport_set& transports;  ///< For test sends.
   std::string hostname;
   std::chrono::milliseconds max_schedule = std::chrono::hours(72);  ///< How far ahead send_at may be.
   double rate_limit = 0;  ///< [http] rate_limit: requests per second per tenant (0: none).
@@ -56,6 +64,16 @@ struct composed_message {
   std::string origin_key;                  ///< From an Idempotency-Key.
 };
 
+/// A native message request before templates are applied: one message, or one per recipient
+/// when per-recipient variables are given.
+struct native_request {
+  composed_message msg;
+  std::string template_name;
+  bool render = false;  ///< Subject and bodies are templates (a template, or variables given).
+  templates::variables variables;
+  std::map<std::string, templates::variables> per_recipient;  ///< By address.
+};
+
 /// The outcome of submitting one composed message.
 struct submitted {
   bool ok = false;
@@ -73,6 +91,7 @@ struct submitted {
 class api {
  public:
   explicit api(api_services services);
+  ~api();
 
   /// Answers one request. Never throws for bad input: every refusal is a response.
   boost::asio::awaitable<response> handle(request& req, const peer& from);
@@ -94,10 +113,22 @@ class api {
   boost::asio::awaitable<response> post_message(request& req, const tenant_ref& tenant);
   boost::asio::awaitable<response> post_raw(request& req, const tenant_ref& tenant);
   response get_message(const tenant_ref& tenant, std::string_view id);
+  boost::asio::awaitable<response> resend(request& req, const tenant_ref& tenant, std::string_view id);
+  boost::asio::awaitable<response> test_send(request& req, const tenant_ref& tenant);
+  response events(const request& req, const tenant_ref& tenant);
+  response webhooks_route(request& req, const tenant_ref& tenant);
   response operations(const request& req, std::string_view path);
+
+  // Templates (templates_api.cpp).
+  response templates_route(request& req, const tenant_ref& tenant, std::string_view name);
+  std::optional<templates::message_template> find_template(const tenant_ref& tenant, std::string_view name);
+  /// The messages a native request makes (several with per-recipient variables), or the
+  /// response refusing it (unknown template, render error).
+  std::variant<std::vector<composed_message>, response> expand(native_request& req, const tenant_ref& tenant);
 
   api_services services_;
   rate_limiter limiter_;
+  boost::asio::thread_pool test_sends_{2};  ///< Runs transports for /v1/test-send.
 };
 
 /// {"message": text} with the status: the error shape of both APIs (Mailgun's too).

@@ -1,8 +1,6 @@
 #include "ingress/http/form.hpp"
 
-#include "mime/builder.hpp"
-
-#include <gmime/gmime.h>
+#include "mime/gmime_support.hpp"
 
 #include <memory>
 #include <optional>
@@ -10,11 +8,7 @@
 namespace postern::ingress::http {
 namespace {
 
-struct unref {
-  void operator()(void* object) const { g_object_unref(object); }
-};
-template <class T>
-using owned = std::unique_ptr<T, unref>;
+using mime::owned;
 
 struct format_options_free {
   void operator()(GMimeFormatOptions* options) const { g_mime_format_options_free(options); }
@@ -94,8 +88,8 @@ std::string add_part(GMimeObject* part, int number, form_data& form) {
     form.fields.emplace_back(name, part_data(part));
     return {};
   }
-  form.files.push_back({.field = name, .filename = filename, .content_type = declared_content_type(part),
-                        .data = part_data(part)});
+  form.files.push_back(
+      {.field = name, .filename = filename, .content_type = declared_content_type(part), .data = part_data(part)});
   return {};
 }
 

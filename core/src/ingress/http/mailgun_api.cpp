@@ -164,7 +164,13 @@ bool read_message(const fields& f, const form_data& form, composed_message& msg,
     att.content_type = file.content_type.empty() ? "application/octet-stream" : file.content_type;
     att.data = file.data;
     att.inline_part = file.field == "inline";
-    if (att.inline_part) att.content_id = file.filename;
+    if (att.inline_part) {
+      // Mailgun's cid is the file name; characters a Content-ID cannot hold become '_'.
+      att.content_id = file.filename;
+      for (auto& c : att.content_id) {
+        if (c <= 32 || c >= 127 || c == '<' || c == '>') c = '_';
+      }
+    }
     msg.spec.attachments.push_back(std::move(att));
   }
   options o;

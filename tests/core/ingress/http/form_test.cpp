@@ -34,21 +34,18 @@ std::string all_bytes() {
 TEST(urlencoded, keeps_order_and_repeated_fields) {
   const auto form = parse_urlencoded("to=a%40example.com&subject=Hi&to=b%40example.com&&to=c%40example.com");
   ASSERT_EQ(form.error, "");
-  EXPECT_EQ(form.fields, (fields{{"to", "a@example.com"},
-                                 {"subject", "Hi"},
-                                 {"to", "b@example.com"},
-                                 {"to", "c@example.com"}}));
+  EXPECT_EQ(form.fields,
+            (fields{{"to", "a@example.com"}, {"subject", "Hi"}, {"to", "b@example.com"}, {"to", "c@example.com"}}));
   EXPECT_TRUE(form.files.empty());
 }
 
 TEST(urlencoded, decodes_plus_and_percent_escapes) {
   const auto form = parse_urlencoded("text=Hello+World%21%0D%0Aline+2&h%3AX-Tag=a%2Bb%3Dc%26d&empty=&flag&pct=100%25");
   ASSERT_EQ(form.error, "");
-  EXPECT_EQ(form.fields, (fields{{"text", "Hello World!\r\nline 2"},
-                                 {"h:X-Tag", "a+b=c&d"},
-                                 {"empty", ""},
-                                 {"flag", ""},
-                                 {"pct", "100%"}}));
+  EXPECT_EQ(
+      form.fields,
+      (fields{
+          {"text", "Hello World!\r\nline 2"}, {"h:X-Tag", "a+b=c&d"}, {"empty", ""}, {"flag", ""}, {"pct", "100%"}}));
 }
 
 TEST(urlencoded, passes_utf8_through_escaped_or_not) {
@@ -77,8 +74,9 @@ TEST(multipart, reads_fields_and_files_in_order) {
                            field_part("empty", "") + closing + "epilogue too";
   const auto form = parse_multipart(form_type, body);
   ASSERT_EQ(form.error, "");
-  EXPECT_EQ(form.fields,
-            (fields{{"to", "a@example.com"}, {"to", "b@example.com"}, {"text", "line 1\r\nline 2\r\n"}, {"empty", ""}}));
+  EXPECT_EQ(
+      form.fields,
+      (fields{{"to", "a@example.com"}, {"to", "b@example.com"}, {"text", "line 1\r\nline 2\r\n"}, {"empty", ""}}));
   ASSERT_EQ(form.files.size(), 3u);
   EXPECT_EQ(form.files[0].field, "attachment");
   EXPECT_EQ(form.files[0].filename, "a.txt");
@@ -162,26 +160,43 @@ TEST(multipart, refuses_a_part_without_a_name) {
 }
 
 TEST(multipart, refuses_what_is_not_multipart) {
-  EXPECT_EQ(parse_multipart("application/json", "{}").error, "the Content-Type \"application/json\" is not multipart/form-data");
+  EXPECT_EQ(parse_multipart("application/json", "{}").error,
+            "the Content-Type \"application/json\" is not multipart/form-data");
   EXPECT_EQ(parse_multipart("", "x").error, "the Content-Type \"\" is not multipart/form-data");
   EXPECT_EQ(parse_multipart(form_type, "to=a%40b.example").error,
             "the body is not multipart: the boundary \"--XyZ\" does not occur in it");
-  EXPECT_EQ(parse_multipart(form_type, field_part("a", "b") + "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n").error,
+  EXPECT_EQ(parse_multipart(form_type, field_part("a", "b") + "--XyZ\r\nContent-Disposition: form-data; name=\"c\"\r\n")
+                .error,
             "the multipart body has no closing boundary (truncated?)");
   EXPECT_EQ(parse_multipart("multipart/form-data; boundary=XyZ\r\nX-Injected: 1", closing).error,
             "the Content-Type header contains a line break or NUL");
 }
 
 std::string random_bytes(std::mt19937& rng, std::size_t max_length) {
-  static const std::vector<std::string> pieces = {
-      "\r\n", "--XyZ", "--XyZ--", "Content-Disposition: form-data; name=\"a\"", "; filename=\"f\"", "\r\n\r\n", "%",
-      "%4", "%zz", "+", "&", "=", "Content-Transfer-Encoding: base64\r\n", "Content-Type: message/rfc822\r\n",
-      "Content-Type: multipart/mixed; boundary=in\r\n", "--in\r\n", std::string(1, '\0')};
+  static const std::vector<std::string> pieces = {"\r\n",
+                                                  "--XyZ",
+                                                  "--XyZ--",
+                                                  "Content-Disposition: form-data; name=\"a\"",
+                                                  "; filename=\"f\"",
+                                                  "\r\n\r\n",
+                                                  "%",
+                                                  "%4",
+                                                  "%zz",
+                                                  "+",
+                                                  "&",
+                                                  "=",
+                                                  "Content-Transfer-Encoding: base64\r\n",
+                                                  "Content-Type: message/rfc822\r\n",
+                                                  "Content-Type: multipart/mixed; boundary=in\r\n",
+                                                  "--in\r\n",
+                                                  std::string(1, '\0')};
   std::string out;
   const std::size_t length = std::uniform_int_distribution<std::size_t>(0, max_length)(rng);
   while (out.size() < length) {
-    if (rng() % 3 == 0) out += pieces[rng() % pieces.size()];
-    else out += static_cast<char>(rng() % 256);
+    if (rng() % 3 == 0)
+      out += pieces[rng() % pieces.size()];
+    else
+      out += static_cast<char>(rng() % 256);
   }
   return out;
 }
