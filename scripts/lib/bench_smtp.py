@@ -58,7 +58,7 @@ def smtp_source(port, messages, sessions, size):
 
 
 class Postern:
-    def __init__(self, work, binary):
+    def __init__(self, work, binary, extra="", tenant_extra=""):
         self.dir = work / "postern"
         self.dir.mkdir()
         self.port = free_port()
@@ -74,13 +74,14 @@ trusted_tenant = "bench"
 max_connections = 20000
 max_connections_per_client = 20000
 [tenants.bench]
+{tenant_extra}
 [delivery]
 transports = ["file"]
 max_parallel = 64
 [transports.file]
 directory = "outbox"
 layout = "eml"
-""")
+""" + extra)
         self.log = open(self.dir / "serve.log", "wb")
         self.proc = subprocess.Popen([str(binary), "-c", str(self.dir / "postern.toml"), "serve"],
                                      stdout=self.log, stderr=self.log, preexec_fn=raise_fd_limit)
