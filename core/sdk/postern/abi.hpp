@@ -8,7 +8,8 @@
 /// Bumped whenever a change to the SDK headers changes what crosses the plugin boundary
 /// (a virtual function, a value type's layout, an entry point's signature). Plugins record
 /// the value they were compiled with in their descriptor; the host compares it with its own.
-#define POSTERN_SDK_ABI_VERSION 1
+/// 2: recipient_result::retry_after.
+#define POSTERN_SDK_ABI_VERSION 2
 #endif
 
 namespace postern {

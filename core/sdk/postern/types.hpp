@@ -77,6 +77,9 @@ struct recipient_result {
   std::uint32_t recipient_index = 0;  ///< Matches recipient::index.
   smtp_reply reply;
   std::string remote_id;  ///< The peer's id for the message (queue id, Mailgun id), if any.
+  /// For a 4xx: the peer asked not to be tried again before this long (HTTP Retry-After, a
+  /// rate limit). The engine waits at least this long, and at least its own backoff. 0: no wish.
+  std::chrono::seconds retry_after{0};
 };
 
 /// A header field to add to a message, name without the colon, value unfolded.

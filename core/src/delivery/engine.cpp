@@ -224,11 +224,15 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
   for (const auto& r : a->due) {
     postern::smtp_reply reply{451, "4.3.5", "no transport is available"};
     std::string remote_id;
+    std::chrono::seconds retry_after{0};
     if (!a->transport.empty()) {
       auto found = by_index.find(r.rcpt.index);
       reply = found == by_index.end() ? postern::smtp_reply{451, "4.3.0", "transport gave no result for this recipient"}
                                       : sane(found->second.reply);
-      if (found != by_index.end()) remote_id = found->second.remote_id;
+      if (found != by_index.end()) {
+        remote_id = found->second.remote_id;
+        retry_after = found->second.retry_after;
+      }
     }
     spool::recipient_update u{msg.queue_id, r.rcpt.index, spool::recipient_state::delivered, r.attempts + 1, now, reply,
                               a->transport, remote_id};
@@ -244,7 +248,9 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
       action = "failed";
     } else {
       u.state = spool::recipient_state::deferred;
-      u.next_attempt = std::min(now + backoff_.delay(u.attempts), expiry);
+      // The peer's Retry-After, when longer than our own backoff, wins.
+      u.next_attempt = std::min(now + std::max<std::chrono::system_clock::duration>(backoff_.delay(u.attempts), retry_after),
+                                expiry);
       action = "deferred";
     }
     record.events.push_back({now, msg.queue_id, r.rcpt.address, action, a->transport, u.reply});
