@@ -37,6 +37,7 @@ class HttpTestCase(PosternTestCase):
     shop.example) and tenant "other" (key OTHER_KEY, sending domain other.example)."""
 
     def http_install(self, http_extra="", shop_extra="", transports=("file",), delivery=None, extra="", **kw):
+        """`extra` goes at the end of the file (after [delivery], so [[delivery.routes]] may follow)."""
         text = '[http]\nlisten = ["127.0.0.1:0"]\n' + http_extra + "\n"
         text += ('[tenants.shop]\nsending_domains = ["shop.example"]\n'
                  f'api_keys = [{{ name = "backend", sha256 = "{sha256(SHOP_KEY)}" }}]\n' + shop_extra + "\n"

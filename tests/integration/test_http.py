@@ -294,6 +294,33 @@ class MailgunApi(HttpTestCase):
         self.assertEqual(code, 400)
         self.assertIn("o:deliverytime", body["message"])
 
+    def test_senders_outside_the_tenants_domains_and_bcc_fields_do_not_pass(self):
+        inst = self.http_install()
+        self.start(inst)
+        code, body = self.curl(("-F", "from=ceo@bank.example"), ("-F", "to=ann@example.com"), ("-F", "text=x"))
+        self.assertEqual(code, 403, body)
+        self.assertIn("not a sending domain", body["message"])
+        raw = self.inst_file(inst, "bcc.eml", "From: news@shop.example\r\nTo: x@example.com\r\n"
+                                               "Bcc: secret@example.com\r\nSubject: mime\r\n\r\nbody\r\n")
+        code, body = self.curl(("-F", "to=ann@example.com"), ("-F", f"message=@{raw}"), path="/v3/shop.example/messages.mime")
+        self.assertEqual(code, 200, body)
+        [data] = inst.wait_for_maildir("ann@example.com")
+        self.assertNotIn(b"secret@example.com", data)
+        foreign = self.inst_file(inst, "f.eml", "From: x@bank.example\r\n\r\nb\r\n")
+        code, body = self.curl(("-F", "to=ann@example.com"), ("-F", f"message=@{foreign}"),
+                               path="/v3/shop.example/messages.mime")
+        self.assertEqual(code, 403, body)
+
+    def test_numbers_in_variables_read_as_written(self):
+        inst = self.http_install()
+        self.start(inst)
+        code, body = self.curl(("-F", "from=news@shop.example"), ("-F", "to=ann@example.com"),
+                               ("-F", "text=Total: %recipient.total%"),
+                               ("-F", "recipient-variables=" + json.dumps({"ann@example.com": {"total": 19.99}})))
+        self.assertEqual(code, 200, body)
+        [data] = inst.wait_for_maildir("ann@example.com")
+        self.assertIn("Total: 19.99", parse_message(data).get_body(("plain",)).get_content())
+
     def test_testmode_accepts_without_sending(self):
         inst = self.http_install()
         self.start(inst)
@@ -310,9 +337,6 @@ class MailgunApi(HttpTestCase):
         return path
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class Templates(HttpTestCase):
     def test_shipped_templates_render_with_escaped_html(self):
@@ -327,7 +351,7 @@ class Templates(HttpTestCase):
                          {"company_name", "company_url", "today", "customer_name", "order_id", "order_date"})
         r = self.request("POST", "/v1/messages", {
             "from": "orders@shop.example", "to": "ann@example.com", "template": "order_shipped",
-            "variables": {"customer_name": "<Ann & Bob>", "order_id": 1001, "order_date": "2026-11-20"}})
+            "variables": {"customer_name": "<Ann & Bob>", "order_id": 1001, "order_date": "2026-11-20", "x": 19.99}})
         self.assertEqual(r.status, 202, r)
         [data] = inst.wait_for_maildir("ann@example.com")
         msg = parse_message(data)
@@ -452,6 +476,7 @@ class MessageOperations(HttpTestCase):
         self.assertIn(b"postern test message", data)
         self.assertIn(b"From: postmaster@shop.example", data)
         self.assertEqual(self.request("POST", "/v1/test-send", {}).status, 400)
+        self.assertEqual(self.request("POST", "/v1/test-send", {"to": "me@example.com", "from": "x@bank.example"}).status, 403)
 
     def test_test_send_reports_a_failing_transport(self):
         inst = self.http_install()
@@ -509,3 +534,7 @@ class Webhooks(HttpTestCase):
             self.request("GET", f"/v1/messages/{sent['id']}").json()["events"]))
         hook_event = next(e for e in events if e["type"] == "webhook")
         self.assertIn(url, hook_event["response"]["text"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -61,6 +61,7 @@ int run(int argc, char** argv) {
   app.fallthrough();
   auto* serve = app.add_subcommand("serve", "Run the gateway until SIGTERM or SIGINT");
   auto* plugins = app.add_subcommand("plugins", "List the plugins found, and whether each transport is usable here");
+  auto* routes = app.add_subcommand("routes", "Show the delivery routes, with each transport's availability, and the limits");
   auto* config_cmd = app.add_subcommand("config", "Configuration tools");
   auto* check = config_cmd->add_subcommand("check", "Check the configuration file; exit 78 if it is bad");
   config_cmd->require_subcommand(1);
@@ -97,6 +98,7 @@ int run(int argc, char** argv) {
 
   if (*serve) return with_config(config_path, serve_command);
   if (*plugins) return with_config(config_path, plugins_command);
+  if (*routes) return with_config(config_path, routes_command);
   if (*hash) return hash_password_command();
   if (*api_key) return api_key_command(key_name);
   if (*check) return config_check_command(config::given_or_default(config_path));

@@ -16,6 +16,7 @@ std::optional<config::settings> load_or_report(const std::filesystem::path& path
 
 int serve_command(const config::settings& settings);
 int plugins_command(const config::settings& settings);
+int routes_command(const config::settings& settings);
 int config_check_command(const std::filesystem::path& path);
 int hash_password_command();
 int api_key_command(const std::string& name);

@@ -38,6 +38,8 @@ delivery::engine_options engine_options_from(const config::settings& s) {
   o.max_parallel = s.delivery.max_parallel;
   o.workers = s.delivery.workers;
   o.poll_interval = s.delivery.poll_interval;
+  o.routes = s.delivery.routes;
+  o.limits = s.delivery.limits;
   return o;
 }
 

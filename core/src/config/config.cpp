@@ -208,6 +208,74 @@ void read_spool(const toml::table& root, settings& s, std::vector<config_error>&
   r.report_unknown_keys();
 }
 
+/// Each table of the array `key` in `t`, with its reader; a non-table entry is an error.
+template <class Read>
+void for_each_table(const toml::table& t, std::string_view key, const std::string& file, std::vector<config_error>& errors,
+                    Read read) {
+  const toml::node* node = t.get(key);
+  if (!node) return;
+  const toml::array* list = node->as_array();
+  if (!list) {
+    errors.push_back({file, node->source().begin.line, node->source().begin.column, "delivery." + std::string(key),
+                      "expected [[delivery." + std::string(key) + "]] tables"});
+    return;
+  }
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const toml::table* entry = (*list)[i].as_table();
+    const std::string prefix = "delivery." + std::string(key) + "[" + std::to_string(i) + "]";
+    if (!entry) {
+      errors.push_back({file, (*list)[i].source().begin.line, (*list)[i].source().begin.column, prefix, "expected a table"});
+      continue;
+    }
+    table_reader r(entry, prefix, file, errors);
+    read(r, *entry, i);
+    r.report_unknown_keys();
+  }
+}
+
+/// A string or a list of strings.
+std::vector<std::string> one_or_more(table_reader& r, const toml::table& t, std::string_view key) {
+  if (const toml::node* n = t.get(key); n && n->is_string()) return {*r.string(key)};
+  return r.strings(key).value_or(std::vector<std::string>{});
+}
+
+void read_routes(const toml::table& t, settings& s, const std::string& file, std::vector<config_error>& errors) {
+  for_each_table(t, "routes", file, errors, [&](table_reader& r, const toml::table& entry, std::size_t i) {
+    route_settings route;
+    route.name = r.string("name").value_or("route " + std::to_string(i + 1));
+    route.streams = one_or_more(r, entry, "stream");
+    route.tenants = one_or_more(r, entry, "tenant");
+    route.sender_domains = one_or_more(r, entry, "sender_domain");
+    route.recipient_domains = one_or_more(r, entry, "recipient_domain");
+    route.tags = one_or_more(r, entry, "tag");
+    route.transports = one_or_more(r, entry, "transports");
+    for (const auto& stream : route.streams) {
+      if (stream != "transactional" && stream != "marketing")
+        r.error(entry.get("stream"), "stream", "expected \"transactional\" or \"marketing\", not \"" + stream + "\"");
+    }
+    if (route.transports.empty()) r.error(&entry, "transports", "a route needs at least one transport");
+    s.delivery.routes.push_back(std::move(route));
+  });
+}
+
+void read_limits(const toml::table& t, settings& s, const std::string& file, std::vector<config_error>& errors) {
+  for_each_table(t, "limits", file, errors, [&](table_reader& r, const toml::table& entry, std::size_t) {
+    limit_settings limit;
+    limit.transport = r.string("transport").value_or("");
+    limit.domain = r.string("domain").value_or("");
+    limit.concurrency = r.count("concurrency", 0, 0, 100000);
+    if (auto rate = r.get<double>("rate", "a number")) {
+      if (*rate < 0) r.error(entry.get("rate"), "rate", "must not be negative");
+      else limit.rate = *rate;
+    }
+    if (limit.transport.empty() == limit.domain.empty())
+      r.error(&entry, "transport", "a limit names either a transport or a domain");
+    if (limit.concurrency == 0 && limit.rate == 0) r.error(&entry, "concurrency", "a limit needs concurrency or rate");
+    for (auto& c : limit.domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    s.delivery.limits.push_back(std::move(limit));
+  });
+}
+
 void read_delivery(const toml::table& root, settings& s, std::vector<config_error>& errors) {
   const std::string file = s.file.string();
   const toml::table* t = sub_table(root, "delivery", file, errors);
@@ -237,6 +305,12 @@ void read_delivery(const toml::table& root, settings& s, std::vector<config_erro
   }
   d.max_parallel = r.count("max_parallel", d.max_parallel, 1, 10000);
   d.workers = r.count("workers", d.workers, 1, 256);
+  r.allow("routes");
+  r.allow("limits");
+  if (t) {
+    read_routes(*t, s, file, errors);
+    read_limits(*t, s, file, errors);
+  }
   r.report_unknown_keys();
 }
 

@@ -44,8 +44,30 @@ struct spool_settings {
   std::chrono::milliseconds keep_content = std::chrono::hours(72);  ///< Finished messages' content, for resends.
 };
 
+/// `[[delivery.routes]]`: which transports serve which mail. Every matcher given must match
+/// (a list matches when any of its values does); an empty matcher matches everything.
+struct route_settings {
+  std::string name;
+  std::vector<std::string> streams;            ///< "transactional", "marketing"
+  std::vector<std::string> tenants;
+  std::vector<std::string> sender_domains;
+  std::vector<std::string> recipient_domains;
+  std::vector<std::string> tags;
+  std::vector<std::string> transports;         ///< Tried in order: the first available serves.
+};
+
+/// `[[delivery.limits]]`: concurrency and rate for one transport or one recipient domain.
+struct limit_settings {
+  std::string transport;        ///< Either this ...
+  std::string domain;           ///< ... or this.
+  std::size_t concurrency = 0;  ///< Deliveries at the same time; 0: no limit.
+  double rate = 0;              ///< Messages per second; 0: no limit.
+};
+
 struct delivery_settings {
   std::vector<std::string> transports;       ///< Priority order; empty: the built-in order.
+  std::vector<route_settings> routes;
+  std::vector<limit_settings> limits;
   std::vector<std::chrono::milliseconds> retry_schedule;
   double jitter = 0.2;
   std::chrono::milliseconds max_age = std::chrono::hours(24 * 5);

@@ -23,7 +23,20 @@ namespace postern::delivery {
 struct engine::attempt {
   spool::queued_message message;
   std::vector<spool::recipient_status> due;
-  std::string transport;
+  std::chrono::steady_clock::time_point started;
+  std::size_t parts_pending = 0;
+  std::vector<postern::recipient_result> results;
+  std::map<std::uint32_t, std::string> transport_of;  // recipient index -> transport that had it
+  std::map<std::uint32_t, std::string> unrouted;      // recipient index -> why no transport
+};
+
+/// The recipients of an attempt that go through one transport (and one limited domain).
+struct engine::part {
+  std::shared_ptr<attempt> owner;
+  const plugin_host::transport_entry* transport = nullptr;
+  std::string domain;  // the limited recipient domain, or empty
+  std::vector<postern::recipient> recipients;
+  std::vector<std::size_t> held;  // limiter gates passed
   std::chrono::steady_clock::time_point started;
 };
 
@@ -55,7 +68,10 @@ engine::engine(asio::io_context& io, spool::spool& spool, plugin_host::transport
       policies_(policies),
       options_(std::move(options)),
       backoff_(options_.retry_schedule, options_.jitter),
-      metrics_(metrics) {
+      metrics_(metrics),
+      router_(options_.routes, transports),
+      limiter_(options_.limits),
+      gate_timer_(strand_) {
   for (std::size_t i = 0; i < options_.workers; ++i) {
     worker_threads_.emplace_back([this] {
       // Best effort: an unprivileged process may raise its nice value; failure changes nothing.
@@ -77,6 +93,15 @@ void engine::shutdown(std::function<void()> drained) {
   asio::post(strand_, [this, drained = std::move(drained)] {
     stopping_ = true;
     timer_.cancel();
+    gate_timer_.cancel();
+    // Deliveries held back by a limit are not started any more: their recipients stay due.
+    auto parked = std::move(parked_);
+    parked_.clear();
+    for (auto& p : parked) {
+      std::vector<postern::recipient_result> results;
+      for (const auto& r : p->recipients) results.push_back({r.index, {451, "4.3.2", "postern is stopping"}, ""});
+      part_done(p, std::move(results));
+    }
     if (in_flight_.empty()) {
       drained();
     } else {
@@ -178,38 +203,110 @@ void engine::begin(spool::queued_message message) {
   }
   if (a->due.empty()) return;
   in_flight_.insert(queue_id);
+  route(a);
+}
 
-  const auto* transport = transports_.pick();
-  if (!transport && std::chrono::steady_clock::now() - last_reprobe_ > std::chrono::seconds(30)) {
-    // Nothing is usable: look again now and then, so a relay that comes back is used
-    // without a restart.
-    last_reprobe_ = std::chrono::steady_clock::now();
-    if (transports_.reprobe() > 0) transport = transports_.pick();
+void engine::route(const std::shared_ptr<attempt>& a) {
+  const auto& msg = *a->message.msg;
+  auto decide = [&](const std::string& address) { return router_.route(msg, address); };
+  bool none_available = false;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<part>> parts;  // (transport, domain)
+  for (const auto& r : a->due) {
+    auto d = decide(r.rcpt.address);
+    if (!d.transport && !none_available && std::chrono::steady_clock::now() - last_reprobe_ > std::chrono::seconds(30)) {
+      // Nothing usable for this one: look again now and then, so a relay that comes back is
+      // used without a restart.
+      last_reprobe_ = std::chrono::steady_clock::now();
+      if (transports_.reprobe() > 0) d = decide(r.rcpt.address);
+    }
+    if (!d.transport) {
+      none_available = true;
+      a->unrouted[r.rcpt.index] = d.reason;
+      continue;
+    }
+    const auto domain = domain_of(r.rcpt.address);
+    const auto key = std::make_pair(d.transport->name, limiter_.limits_domain(domain) ? domain : std::string());
+    auto& p = parts[key];
+    if (!p) {
+      p = std::make_shared<part>();
+      p->owner = a;
+      p->transport = d.transport;
+      p->domain = key.second;
+    }
+    p->recipients.push_back(r.rcpt);
+    a->transport_of[r.rcpt.index] = d.transport->name;
   }
-  if (!transport) {
-    finish_attempt(a, {});  // every recipient gets the "no transport" deferral below
+  if (parts.empty()) {
+    finish_attempt(a, {});  // every recipient gets its "no transport" deferral
     return;
   }
-  a->transport = transport->name;
-  postern::delivery_request request;
-  request.msg = a->message.msg;
-  for (const auto& r : a->due) request.recipients.push_back(r.rcpt);
+  a->parts_pending = parts.size();
+  for (auto& [key, p] : parts) dispatch(p);
+}
 
-  asio::post(workers_, [this, a, impl = transport->impl, request = std::move(request)]() mutable {
+void engine::dispatch(std::shared_ptr<part> p) {
+  std::chrono::steady_clock::duration wait{};
+  if (!limiter_.try_acquire(p->transport->name, p->domain, std::chrono::steady_clock::now(), p->held, wait)) {
+    parked_.push_back(std::move(p));
+    if (wait > std::chrono::steady_clock::duration::zero()) {
+      // A rate limit: come back when a token is there (slots wake us when they free).
+      if (gate_timer_.expiry() <= std::chrono::steady_clock::now() ||
+          gate_timer_.expiry() > std::chrono::steady_clock::now() + wait) {
+        gate_timer_.expires_after(wait);
+        gate_timer_.async_wait([this](const boost::system::error_code& ec) {
+          if (!ec) start_parked();
+        });
+      }
+    }
+    return;
+  }
+  run_part(std::move(p));
+}
+
+void engine::start_parked() {
+  // In arrival order; those that still cannot pass go back in the same order.
+  std::deque<std::shared_ptr<part>> waiting;
+  waiting.swap(parked_);
+  while (!waiting.empty()) {
+    auto p = std::move(waiting.front());
+    waiting.pop_front();
+    dispatch(std::move(p));
+  }
+}
+
+void engine::run_part(std::shared_ptr<part> p) {
+  p->started = std::chrono::steady_clock::now();
+  postern::delivery_request request;
+  request.msg = p->owner->message.msg;
+  request.recipients = p->recipients;
+  auto impl = p->transport->impl;
+  asio::post(workers_, [this, p, impl, request = std::move(request)]() mutable {
     auto called = std::make_shared<std::atomic<bool>>(false);
-    auto done = [this, a, called](std::vector<postern::recipient_result> results) {
+    auto done = [this, p, called](std::vector<postern::recipient_result> results) {
       if (called->exchange(true)) return;  // the contract says once; be safe if not
-      asio::post(strand_, [this, a, results = std::move(results)]() mutable { finish_attempt(a, std::move(results)); });
+      asio::post(strand_, [this, p, results = std::move(results)]() mutable { part_done(p, std::move(results)); });
     };
     try {
       impl->deliver(std::move(request), done);
     } catch (const std::exception& e) {
-      log()->error("{}: transport {} threw: {}", a->message.msg->queue_id, a->transport, e.what());
+      log()->error("{}: transport {} threw: {}", p->owner->message.msg->queue_id, p->transport->name, e.what());
       done({});
     } catch (...) {
       done({});
     }
   });
+}
+
+void engine::part_done(std::shared_ptr<part> p, std::vector<postern::recipient_result> results) {
+  limiter_.release(p->held);
+  if (metrics_) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - p->started).count();
+    metrics_->observe("postern_delivery_seconds", seconds, {{"transport", p->transport->name}});
+  }
+  auto a = p->owner;
+  for (auto& r : results) a->results.push_back(std::move(r));
+  if (!parked_.empty()) start_parked();
+  if (--a->parts_pending == 0) finish_attempt(a, std::move(a->results));
 }
 
 void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::recipient_result> results) {
@@ -222,10 +319,13 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
   spool::attempt_record record;
   std::vector<dsn_recipient> report;
   for (const auto& r : a->due) {
-    postern::smtp_reply reply{451, "4.3.5", "no transport is available"};
+    const auto routed = a->transport_of.find(r.rcpt.index);
+    const std::string transport = routed == a->transport_of.end() ? std::string() : routed->second;
+    const auto unrouted = a->unrouted.find(r.rcpt.index);
+    postern::smtp_reply reply{451, "4.3.5", unrouted == a->unrouted.end() ? "no transport is available" : unrouted->second};
     std::string remote_id;
     std::chrono::seconds retry_after{0};
-    if (!a->transport.empty()) {
+    if (!transport.empty()) {
       auto found = by_index.find(r.rcpt.index);
       reply = found == by_index.end() ? postern::smtp_reply{451, "4.3.0", "transport gave no result for this recipient"}
                                       : sane(found->second.reply);
@@ -235,7 +335,7 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
       }
     }
     spool::recipient_update u{msg.queue_id, r.rcpt.index, spool::recipient_state::delivered, r.attempts + 1, now, reply,
-                              a->transport, remote_id};
+                              transport, remote_id};
     std::string action;
     if (reply.success()) {
       action = "delivered";
@@ -253,8 +353,8 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
                                 expiry);
       action = "deferred";
     }
-    record.events.push_back({now, msg.queue_id, r.rcpt.address, action, a->transport, u.reply});
-    if (action != "deferred" && wants_report(r.rcpt, action)) report.push_back({r.rcpt, action, u.reply, a->transport});
+    record.events.push_back({now, msg.queue_id, r.rcpt.address, action, transport, u.reply});
+    if (action != "deferred" && wants_report(r.rcpt, action)) report.push_back({r.rcpt, action, u.reply, transport});
     record.updates.push_back(std::move(u));
   }
 
@@ -312,7 +412,6 @@ void engine::recorded(std::shared_ptr<attempt> a, const spool::attempt_record& r
     outcome.reply = e.reply;
     policies_.notify(outcome);
   }
-  if (metrics_) metrics_->observe("postern_delivery_seconds", seconds, {{"transport", a->transport}});
   // A slot is free: mail waiting in memory first, then, if some had to stay in the spool, a
   // poll without waiting for the tick.
   if (!stopping_) start_waiting();

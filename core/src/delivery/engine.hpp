@@ -1,6 +1,8 @@
 #pragma once
 
 #include "delivery/backoff.hpp"
+#include "delivery/limiter.hpp"
+#include "delivery/router.hpp"
 #include "plugin_host/transport_set.hpp"
 #include "policies/chain.hpp"
 #include "spool/spool.hpp"
@@ -31,6 +33,8 @@ struct engine_options {
   std::size_t max_parallel = 32;
   std::size_t workers = 4;
   std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
+  std::vector<config::route_settings> routes;  ///< See router.
+  std::vector<config::limit_settings> limits;  ///< See limiter.
 };
 
 /// Moves spooled messages out through transports.
@@ -64,7 +68,13 @@ class engine {
 
  private:
   struct attempt;
+  struct part;
   boost::asio::awaitable<void> run();
+  void route(const std::shared_ptr<attempt>& a);
+  void dispatch(std::shared_ptr<part> p);
+  void run_part(std::shared_ptr<part> p);
+  void part_done(std::shared_ptr<part> p, std::vector<postern::recipient_result> results);
+  void start_parked();
   void poll();
   void start_attempt(const std::string& queue_id);
   void begin(spool::queued_message message);
@@ -88,6 +98,12 @@ class engine {
   std::chrono::steady_clock::time_point last_reprobe_{};
   const policies::chain& policies_;
   engine_options options_;
+  router router_;
+  limiter limiter_;
+  // Deliveries held back by a concurrency or rate limit, in arrival order; their messages
+  // stay in flight. Tried again when a slot frees or the gate timer fires.
+  std::deque<std::shared_ptr<part>> parked_;
+  boost::asio::steady_timer gate_timer_;
   backoff backoff_;
   postern::metrics* metrics_;
   std::set<std::string> in_flight_;

@@ -38,9 +38,19 @@ toml::table section_of(const config::settings& settings, const std::string& name
 transport_set::transport_set(const config::settings& settings, const std::vector<plugin_record>& plugins,
                              const gateway_services& gateway) {
   auto log = logging::get("plugins");
-  for (const auto& name : ordered_names(settings, plugins)) {
+  auto names = ordered_names(settings, plugins);
+  const std::size_t defaults = names.size();
+  // Transports that only routes name are loaded too, but never serve the default route.
+  for (const auto& route : settings.delivery.routes) {
+    for (const auto& t : route.transports) {
+      if (std::find(names.begin(), names.end(), t) == names.end()) names.push_back(t);
+    }
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto& name = names[i];
     transport_entry entry;
     entry.name = name;
+    entry.in_default = i < defaults;
     auto found = std::find_if(plugins.begin(), plugins.end(),
                               [&](const plugin_record& p) { return p.lib && p.kind == "transport" && p.name == name; });
     if (found == plugins.end()) {
@@ -76,7 +86,7 @@ const transport_entry* transport_set::pick(std::string_view preferred) const {
     }
   }
   for (const auto& e : entries_) {
-    if (e.impl && e.probe.available) return &e;
+    if (e.in_default && e.impl && e.probe.available) return &e;
   }
   return nullptr;
 }

@@ -19,6 +19,7 @@ struct transport_entry {
   std::unique_ptr<plugin_services> services;    // declared first: outlives impl
   std::shared_ptr<postern::transport> impl;     // null when it could not be created
   postern::probe_result probe;                  // available=false with the reason otherwise
+  bool in_default = true;                       // serves the default route (not only named routes)
 };
 
 /// The transports postern delivers through, in priority order.
@@ -34,7 +35,8 @@ class transport_set {
   explicit transport_set(std::vector<transport_entry> entries) : entries_(std::move(entries)) {}
 
   const std::vector<transport_entry>& entries() const noexcept { return entries_; }
-  /// The first available transport, preferring `preferred` if it is available. Null if none.
+  /// The first available transport of the default route, preferring `preferred` if it is
+  /// available. Null if none.
   const transport_entry* pick(std::string_view preferred = {}) const;
   /// Probes again the transports that were unavailable (a relay came back, a disk was
   /// mounted). Returns how many became available. Call from one thread at a time.

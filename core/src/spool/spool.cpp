@@ -570,7 +570,7 @@ feed_event feed_row(statement& q) {
 }  // namespace
 
 std::vector<feed_event> spool::tenant_events(std::string_view tenant, std::string_view type, feed_cursor after,
-                                             std::size_t limit) {
+                                             time_point until, std::size_t limit) {
   std::lock_guard lock(reader_mutex_);
   // Arrivals are "accepted" events with a negative seq (unique: rowid and recipient index), so
   // (time, seq) orders the whole feed and serves as its cursor.
@@ -583,9 +583,10 @@ std::vector<feed_event> spool::tenant_events(std::string_view tenant, std::strin
               " UNION ALL"
               " SELECT e.time, e.seq, e.message_id, e.recipient, e.type, e.transport, e.code, e.enhanced, e.text,"
               "  m.tenant FROM events e JOIN messages m ON m.id = e.message_id WHERE m.tenant = ?1)"
-              " WHERE (time > ?2 OR (time = ?2 AND seq > ?3)) AND (?4 = '' OR type = ?4)"
+              " WHERE (time > ?2 OR (time = ?2 AND seq > ?3)) AND time <= ?6 AND (?4 = '' OR type = ?4)"
               " ORDER BY time, seq LIMIT ?5");
-  q.bind(1, tenant).bind(2, to_ms(after.time)).bind(3, after.seq).bind(4, type).bind(5, static_cast<std::int64_t>(limit));
+  q.bind(1, tenant).bind(2, to_ms(after.time)).bind(3, after.seq).bind(4, type).bind(5, static_cast<std::int64_t>(limit))
+      .bind(6, to_ms(until));
   std::vector<feed_event> out;
   while (q.step()) out.push_back(feed_row(q));
   return out;

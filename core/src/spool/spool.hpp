@@ -171,10 +171,10 @@ class spool {
   std::vector<queued_message> pending();
   /// The event log of one message, oldest first.
   std::vector<event_record> events(std::string_view queue_id);
-  /// A tenant's events after `after`, oldest first, at most `limit`; with "accepted" derived
+  /// A tenant's events after `after` and not after `until`, oldest first, at most `limit`; with "accepted" derived
   /// from arrivals. `type` empty: every type.
   std::vector<feed_event> tenant_events(std::string_view tenant, std::string_view type, feed_cursor after,
-                                        std::size_t limit);
+                                        time_point until, std::size_t limit);
   /// Stored events (no "accepted") with seq > `after_seq`, in order, at most `limit`.
   std::vector<feed_event> events_after(std::int64_t after_seq, std::size_t limit);
   spool_stats stats();

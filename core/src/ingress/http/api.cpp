@@ -70,21 +70,9 @@ unsigned status_for_refusal(const postern::smtp_reply& reply) {
   return 400;
 }
 
-std::string domain_of(std::string_view address) {
-  const auto at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
-}
-
-bool sends_for(const config::tenant_settings* tenant, std::string_view address) {
-  if (!tenant || tenant->sending_domains.empty()) return true;
-  const std::string domain = domain_of(address);
-  for (const auto& d : tenant->sending_domains) {
-    if (beast::iequals(d, domain)) return true;
-  }
-  return false;
-}
-
 json::object recipient_ids(const submitted& s) {
+  if (s.suppressed)
+    return json::object{{"id", nullptr}, {"message", "every recipient was suppressed by policy: nothing was queued"}};
   json::array list;
   for (std::size_t i = 0; i < s.recipients.size(); ++i)
     list.push_back(json::object{{"address", s.recipients[i]}, {"id", s.queue_id + "." + std::to_string(i)}});
@@ -96,18 +84,11 @@ const char* stream_name(postern::mail_stream s) {
 }
 
 /// Reads the native message fields into `out`; false with `error` set on the first problem.
-/// A JSON value as a template variable: strings as they are, numbers and booleans as JSON.
-std::optional<std::string> variable_text(const json::value& v) {
-  if (v.is_string()) return std::string(v.get_string());
-  if (v.is_number() || v.is_bool()) return json::serialize(v);
-  return std::nullopt;
-}
-
 void read_variables(json_reader& r, std::string_view key, const json::value* v, templates::variables& out) {
   if (!v || v->is_null()) return;
   if (!v->is_object()) return r.fail(key, "expected an object");
   for (const auto& [name, value] : v->get_object()) {
-    auto text = variable_text(value);
+    auto text = scalar_text(value);
     if (!text) return r.fail(std::string(key) + "." + std::string(name), "expected a string, number or boolean");
     out[std::string(name)] = std::move(*text);
   }
@@ -206,6 +187,20 @@ bool read_native_message(const json::object& body, native_request& request, std:
 }
 
 }  // namespace
+
+std::string domain_of(std::string_view address) {
+  const auto at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
+}
+
+bool sends_for(const config::tenant_settings* tenant, std::string_view address) {
+  if (!tenant || tenant->sending_domains.empty()) return true;
+  const std::string domain = domain_of(address);
+  for (const auto& d : tenant->sending_domains) {
+    if (beast::iequals(d, domain)) return true;
+  }
+  return false;
+}
 
 response error_response(unsigned status, std::string_view message) {
   return json_response(status, json::object{{"message", message}});
@@ -351,8 +346,6 @@ asio::awaitable<response> api::post_raw(request& req, const tenant_ref& tenant) 
     for (const auto& m : list.items) msg.recipients.push_back(m.address);
   }
   if (msg.recipients.empty()) co_return error_response(400, "To: at least one recipient is needed in To, Cc or Bcc");
-  // Bcc recipients are in the envelope; the field itself must not reach anyone.
-  if (submission::has_header(raw, "Bcc")) raw = submission::remove_header(submission::to_crlf(raw), "Bcc");
   if (!sends_for(tenant.settings, msg.mail_from))
     co_return error_response(403, "From: " + domain_of(msg.mail_from) + " is not a sending domain of tenant " + tenant.name);
   std::string error;
@@ -386,6 +379,8 @@ asio::awaitable<submitted> api::submit_raw(composed_message& msg, std::string& r
     out.error = "send_at: at most " + std::to_string(services_.max_schedule.count() / 3600000) + " hours ahead";
     co_return out;
   }
+  // Bcc recipients are in the envelope; the field itself must not reach anyone.
+  if (submission::has_header(raw, "Bcc")) raw = submission::remove_header(submission::to_crlf(raw), "Bcc");
   auto ids = submission::header_values(raw, "Message-ID");
   if (ids.empty()) {
     const std::string id = random_hex(16) + "@" + services_.hostname;
@@ -415,6 +410,7 @@ asio::awaitable<submitted> api::submit_raw(composed_message& msg, std::string& r
   }
   out.ok = true;
   out.queue_id = result.queue_id;
+  if (out.queue_id.empty()) out.suppressed = true;  // policies dropped every recipient
   services_.metrics.add("postern_http_messages_accepted_total", 1, {{"tenant", msg.tenant}});
   if (!msg.origin_key.empty() && !out.queue_id.empty()) {
     // Perhaps a retry: answer what the first request was answered.

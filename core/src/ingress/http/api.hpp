@@ -80,6 +80,7 @@ struct submitted {
   unsigned status = 500;       ///< HTTP status when !ok.
   std::string error;           ///< Why, when !ok.
   std::string queue_id;
+  bool suppressed = false;     ///< Accepted, but policies dropped every recipient: nothing queued.
   std::string message_id;      ///< Message-ID without angle brackets.
   std::vector<std::string> recipients;
 };
@@ -130,6 +131,10 @@ class api {
   rate_limiter limiter_;
   boost::asio::thread_pool test_sends_{2};  ///< Runs transports for /v1/test-send.
 };
+
+/// True when the tenant may send from this address (its sending domains, when it has any).
+bool sends_for(const config::tenant_settings* tenant, std::string_view address);
+std::string domain_of(std::string_view address);
 
 /// {"message": text} with the status: the error shape of both APIs (Mailgun's too).
 response error_response(unsigned status, std::string_view message);

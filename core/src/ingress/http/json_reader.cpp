@@ -2,6 +2,10 @@
 
 #include <boost/json/stream_parser.hpp>
 
+#include <boost/json/serialize.hpp>
+
+#include <charconv>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 
@@ -84,13 +88,28 @@ void json_reader::fail(std::string_view key, std::string_view message) {
   if (error_.empty()) error_ = name(key) + ": " + std::string(message);
 }
 
+std::optional<std::string> scalar_text(const boost::json::value& v) {
+  if (v.is_string()) return std::string(v.get_string());
+  if (v.is_double()) {
+    // Shortest text that reads back as the same number, without an exponent for everyday values.
+    char buffer[64];
+    const auto r = std::to_chars(buffer, buffer + sizeof buffer, v.get_double(), std::chars_format::general, 17);
+    std::string shortest(buffer, r.ptr);
+    const auto plain = std::to_chars(buffer, buffer + sizeof buffer, v.get_double());
+    return std::string(buffer, plain.ptr).size() <= shortest.size() ? std::string(buffer, plain.ptr) : shortest;
+  }
+  if (v.is_number() || v.is_bool()) return boost::json::serialize(v);
+  return std::nullopt;
+}
+
 parsed_json parse_json_object(std::string_view text) {
   parsed_json out;
   boost::json::stream_parser parser;
   boost::system::error_code ec;
   const std::size_t used = parser.write_some(text.data(), text.size(), ec);
-  if (!ec) parser.finish(ec);
+  // Checked before finish(), which would call text after a complete value "incomplete JSON".
   if (!ec && used < text.size()) ec = boost::json::error::extra_data;
+  if (!ec) parser.finish(ec);
   if (ec) {
     out.error = "malformed JSON at byte " + std::to_string(used) + ": " + ec.message();
     return out;
@@ -104,46 +123,72 @@ parsed_json parse_json_object(std::string_view text) {
   return out;
 }
 
-std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text) {
-  const std::string s(text);
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view s) {
+  // Fixed-width digits only: sscanf's %d would also take a sign, a space or a single digit,
+  // so that "T-1:00:00Z" read as an hour of -1.
+  const auto number = [s](std::size_t pos, std::size_t width) {
+    if (pos + width > s.size()) return -1;
+    int n = 0;
+    for (std::size_t i = pos; i < pos + width; ++i) {
+      if (s[i] < '0' || s[i] > '9') return -1;
+      n = n * 10 + (s[i] - '0');
+    }
+    return n;
+  };
   std::tm tm{};
-  int consumed = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &consumed) != 6)
+  tm.tm_year = number(0, 4);
+  tm.tm_mon = number(5, 2);
+  tm.tm_mday = number(8, 2);
+  tm.tm_hour = number(11, 2);
+  tm.tm_min = number(14, 2);
+  tm.tm_sec = number(17, 2);
+  if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mday < 0 || tm.tm_hour < 0 || tm.tm_min < 0 || tm.tm_sec < 0 ||
+      s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
     return std::nullopt;
-  std::size_t pos = static_cast<std::size_t>(consumed);
+  std::size_t pos = 19;
+  long ms = 0;
   if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) ++pos;
+    // Milliseconds are kept (the API's own times have them); further digits are dropped.
+    const std::size_t first = ++pos;
+    while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
+      if (pos - first < 3) ms = ms * 10 + (s[pos] - '0');
+      ++pos;
+    }
+    if (pos == first) return std::nullopt;
+    for (std::size_t digits = pos - first; digits < 3; ++digits) ms *= 10;
   }
   long offset = 0;
   if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
     ++pos;
   } else if (pos + 6 == s.size() && (s[pos] == '+' || s[pos] == '-') && s[pos + 3] == ':') {
-    int h = 0, m = 0;
-    if (std::sscanf(s.c_str() + pos + 1, "%2d:%2d", &h, &m) != 2) return std::nullopt;
+    const int h = number(pos + 1, 2), m = number(pos + 4, 2);
+    if (h < 0 || h > 23 || m < 0 || m > 59) return std::nullopt;
     offset = (s[pos] == '+' ? 1 : -1) * (h * 3600L + m * 60L);
     pos += 6;
   } else {
     return std::nullopt;  // a time without a zone is ambiguous
   }
-  if (pos != s.size() || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-      tm.tm_min > 59 || tm.tm_sec > 60)
+  static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (tm.tm_year % 4 == 0 && tm.tm_year % 100 != 0) || tm.tm_year % 400 == 0;
+  if (pos != s.size() || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+      tm.tm_mday > days[tm.tm_mon - 1] + (tm.tm_mon == 2 && leap ? 1 : 0) || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60)
     return std::nullopt;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   const std::time_t t = timegm(&tm) - offset;
-  return std::chrono::system_clock::from_time_t(t);
+  return std::chrono::system_clock::from_time_t(t) + std::chrono::milliseconds(ms);
 }
 
 std::string format_rfc3339(std::chrono::system_clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  // Floored, not truncated: before 1970 truncation gives the next second and a negative fraction.
+  const auto ms = std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   char text[40];
   std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((ms % 1000 + 1000) % 1000));
   return text;
 }
 

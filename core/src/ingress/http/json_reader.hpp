@@ -54,6 +54,10 @@ struct parsed_json {
 };
 parsed_json parse_json_object(std::string_view text);
 
+/// A JSON scalar as text for a message: strings as they are, numbers in plain notation
+/// (19.99, not 1.999E1), true/false; nothing for arrays, objects and null.
+std::optional<std::string> scalar_text(const boost::json::value& v);
+
 /// RFC 3339 date-time ("2026-11-24T10:00:00Z", "…+02:00", fractions allowed).
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
 std::string format_rfc3339(std::chrono::system_clock::time_point t);

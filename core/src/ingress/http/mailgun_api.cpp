@@ -109,7 +109,8 @@ bool read_options(const fields& f, options& out, std::string& error) {
   return true;
 }
 
-asio::awaitable<response> send_mime(api& a, const fields& f, const form_data& form, composed_message& msg) {
+asio::awaitable<response> send_mime(api& a, const fields& f, const form_data& form, composed_message& msg,
+                                    const config::tenant_settings* settings) {
   std::vector<mime::mailbox> to;
   std::string error;
   if (!mailboxes(f, "to", to, error)) co_return error_response(400, error);
@@ -125,6 +126,8 @@ asio::awaitable<response> send_mime(api& a, const fields& f, const form_data& fo
   const auto from = mime::parse_mailboxes(from_field);
   if (!from.error.empty() || from.items.size() != 1) co_return error_response(400, "the message needs one From mailbox");
   msg.mail_from = from.items[0].address;
+  if (!sends_for(settings, msg.mail_from))
+    co_return error_response(403, "From: " + domain_of(msg.mail_from) + " is not a sending domain of this account");
   for (const auto& m : to) msg.recipients.push_back(m.address);
   options o;
   if (!read_options(f, o, error)) co_return error_response(400, error);
@@ -180,9 +183,12 @@ bool read_message(const fields& f, const form_data& form, composed_message& msg,
   return true;
 }
 
-asio::awaitable<response> send_message(api& a, const fields& f, const form_data& form, composed_message& msg) {
+asio::awaitable<response> send_message(api& a, const fields& f, const form_data& form, composed_message& msg,
+                                       const config::tenant_settings* settings) {
   std::string error;
   if (!read_message(f, form, msg, error)) co_return error_response(400, error);
+  if (!sends_for(settings, msg.mail_from))
+    co_return error_response(403, "'from' parameter: " + domain_of(msg.mail_from) + " is not a sending domain of this account");
   std::vector<mime::mailbox> to, cc, bcc;
   if (!mailboxes(f, "to", to, error) || !mailboxes(f, "cc", cc, error) || !mailboxes(f, "bcc", bcc, error))
     co_return error_response(400, error);
@@ -245,7 +251,7 @@ std::string substitute_recipient_variables(std::string_view text, const json::ob
     }
     out.append(text.substr(pos, start - pos));
     const auto key = text.substr(start + marker.size(), end - start - marker.size());
-    if (const auto* v = variables.if_contains(key)) out += v->is_string() ? std::string(v->get_string()) : json::serialize(*v);
+    if (const auto* v = variables.if_contains(key)) out += scalar_text(*v).value_or(json::serialize(*v));
     pos = end + 1;
   }
 }
@@ -270,10 +276,10 @@ asio::awaitable<response> handle_mailgun(api& a, request& req, const std::string
   composed_message msg;
   msg.tenant = tenant;
   if (endpoint == "messages.mime") {
-    response res = co_await send_mime(a, f, form, msg);
+    response res = co_await send_mime(a, f, form, msg, settings);
     co_return res;
   }
-  response res = co_await send_message(a, f, form, msg);
+  response res = co_await send_message(a, f, form, msg, settings);
   co_return res;
 }
 

@@ -21,6 +21,7 @@ namespace postern::ingress::http {
 namespace {
 
 constexpr std::size_t max_events_page = 1000;
+constexpr std::chrono::seconds feed_settle_time{2};
 
 /// Event type names of the API; the spool calls a bounce "dsn".
 std::string api_event_type(const std::string& spool_type) { return spool_type == "dsn" ? "bounced" : spool_type; }
@@ -117,6 +118,8 @@ asio::awaitable<response> api::test_send(request& req, const tenant_ref& tenant)
   if (!r.ok()) co_return error_response(400, r.error());
   if (!submission::valid_address(*to) || !submission::valid_address(from))
     co_return error_response(400, "to and from must be addresses");
+  if (!sends_for(tenant.settings, from))
+    co_return error_response(403, "from: " + domain_of(from) + " is not a sending domain of tenant " + tenant.name);
   const auto* transport = services_.transports.pick();
   if (!transport) co_return error_response(503, "no transport is available (see `postern plugins`)");
 
@@ -155,9 +158,9 @@ response api::events(const request& req, const tenant_ref& tenant) {
   spool::feed_cursor after;
   std::size_t limit = 100;
   const std::string type = query.count("type") ? query["type"] : "";
-  if (!type.empty() && type != "accepted" && type != "suppressed" && type != "resent" &&
+  if (!type.empty() && type != "accepted" && type != "resent" && type != "webhook" &&
       std::find(webhook_event_types().begin(), webhook_event_types().end(), type) == webhook_event_types().end())
-    return error_response(400, "type: one of accepted, deferred, delivered, failed, bounced, resent");
+    return error_response(400, "type: one of accepted, deferred, delivered, failed, bounced, resent, webhook");
   if (query.count("since")) {
     auto t = parse_rfc3339(query["since"]);
     if (!t) return error_response(400, "since: expected an RFC 3339 date-time, e.g. 2026-11-24T10:00:00Z");
@@ -176,7 +179,11 @@ response api::events(const request& req, const tenant_ref& tenant) {
     limit = static_cast<std::size_t>(std::strtoul(query["limit"].c_str(), nullptr, 10));
     if (limit < 1 || limit > max_events_page) return error_response(400, "limit: 1 to 1000");
   }
-  const auto rows = services_.spool.tenant_events(tenant.name, spool_event_type(type), after, limit);
+  // Only events older than a short settling time: an event's time is taken just before its
+  // commit, so a younger one could still be joined by an older one, which a client paging by
+  // time would then miss.
+  const auto settled = std::chrono::system_clock::now() - feed_settle_time;
+  const auto rows = services_.spool.tenant_events(tenant.name, spool_event_type(type), after, settled, limit);
   json::array items;
   for (const auto& f : rows) {
     const auto& e = f.event;
