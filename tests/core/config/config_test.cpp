@@ -81,6 +81,41 @@ TEST(config, every_problem_is_reported_at_once) {
   EXPECT_EQ(r.errors.size(), 4u) << all_errors(r);
 }
 
+TEST(config, routes_limits_and_http_are_read_and_checked) {
+  auto r = parse_text(
+      "[http]\nlisten = [\"127.0.0.1:8025\"]\nrate_limit = 10\n"
+      "[tenants.shop]\nrate_limit = 2.5\ncompany_name = \"Shop\"\n"
+      "api_keys = [{ name = \"k\", sha256 = \"" + std::string(64, 'a') + "\" }]\n"
+      "[[delivery.routes]]\nname = \"campaigns\"\nstream = \"marketing\"\ntransports = [\"mailgun\", \"smtp\"]\n"
+      "[[delivery.routes]]\nrecipient_domain = [\"a.example\", \"b.example\"]\ntag = \"x\"\ntransports = \"smtp\"\n"
+      "[[delivery.limits]]\ndomain = \"Gmail.com\"\nconcurrency = 5\nrate = 20\n");
+  ASSERT_TRUE(r.value) << all_errors(r);
+  const auto& d = r.value->delivery;
+  ASSERT_EQ(d.routes.size(), 2u);
+  EXPECT_EQ(d.routes[0].name, "campaigns");
+  EXPECT_EQ(d.routes[0].transports, (std::vector<std::string>{"mailgun", "smtp"}));
+  EXPECT_EQ(d.routes[1].name, "route 2");
+  EXPECT_EQ(d.routes[1].recipient_domains.size(), 2u);
+  EXPECT_EQ(d.routes[1].tags, std::vector<std::string>{"x"});
+  ASSERT_EQ(d.limits.size(), 1u);
+  EXPECT_EQ(d.limits[0].domain, "gmail.com");
+  EXPECT_EQ(d.limits[0].concurrency, 5u);
+  EXPECT_EQ(r.value->http.rate_limit, 10);
+  EXPECT_EQ(r.value->tenants[0].rate_limit, 2.5);
+  EXPECT_EQ(r.value->tenants[0].api_keys[0].name, "k");
+
+  auto bad = parse_text(
+      "[tenants.shop]\napi_keys = [{ name = \"k\", sha256 = \"demo-key\" }]\n"
+      "[[delivery.routes]]\nstream = \"bulk\"\nfoo = 1\n"
+      "[[delivery.limits]]\ntransport = \"smtp\"\ndomain = \"x\"\nrate = -1\n");
+  ASSERT_FALSE(bad.value);
+  const auto text = all_errors(bad);
+  for (const char* expected : {"api_keys: each entry needs sha256", "delivery.routes[0].stream: expected",
+                               "delivery.routes[0].transports: a route needs", "delivery.routes[0].foo: unknown setting",
+                               "delivery.limits[0].transport: a limit names either", "delivery.limits[0].rate: must not"})
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+}
+
 TEST(config, plugin_sections_are_kept_for_plugins) {
   auto r = parse_text("[transports.file]\ndirectory = \"out\"\nlayout = \"eml\"\n[policies]\norder = [\"a\"]\n"
                       "[policies.a]\nlimit = 3\n");
