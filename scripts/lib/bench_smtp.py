@@ -12,6 +12,7 @@ postern/smtp-sink. Every run is a bounded number of messages; nothing leaves 127
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -58,7 +59,7 @@ def smtp_source(port, messages, sessions, size):
 
 
 class Postern:
-    def __init__(self, work, binary, extra="", tenant_extra=""):
+    def __init__(self, work, binary, extra="", tenant_extra="", transports=("file",)):
         self.dir = work / "postern"
         self.dir.mkdir()
         self.port = free_port()
@@ -76,7 +77,7 @@ max_connections_per_client = 20000
 [tenants.bench]
 {tenant_extra}
 [delivery]
-transports = ["file"]
+transports = {json.dumps(list(transports))}
 max_parallel = 64
 [transports.file]
 directory = "outbox"
@@ -187,7 +188,7 @@ maillog_file = /dev/stdout
             q = subprocess.run(["postqueue", "-c", str(self.etc), "-j"], env=self.env, capture_output=True, text=True)
             if q.returncode == 0 and not q.stdout.strip():
                 return
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     def stop(self):
         subprocess.run(["postfix", "-c", str(self.etc), "stop"], env=self.env, capture_output=True)
