@@ -2,8 +2,37 @@
 
 #include "mime/gmime_support.hpp"
 
+#include <cctype>
+
 namespace postern::mime {
 namespace {
+
+/// A display name as a header field holds it: as it is when it is words of atext (UTF-8
+/// allowed, RFC 6532), else a quoted string with '"' and backslash escaped. GMime's own writer
+/// leaves a name with a lone '"' or a backslash unquoted, which then reads back as another
+/// name, as no mailbox, or as a second address (from "x\" <evil@a.example>" <q@b.example>).
+std::string phrase(std::string_view name) {
+  // GMime decodes "=?...?=" even inside quotes: a name with one is written as an encoded word.
+  if (name.find("=?") != std::string_view::npos) {
+    char* base64 = g_base64_encode(reinterpret_cast<const guchar*>(name.data()), name.size());
+    std::string out = "=?utf-8?b?" + std::string(base64) + "?=";
+    g_free(base64);
+    return out;
+  }
+  static constexpr std::string_view atext_marks = "!#$%&'*+-^_`{|}~";
+  bool plain = name.front() != ' ' && name.back() != ' ';
+  for (const char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (!std::isalnum(u) && u < 0x80 && c != ' ' && atext_marks.find(c) == std::string_view::npos) plain = false;
+  }
+  if (plain) return std::string(name);
+  std::string out = "\"";
+  for (const char c : name) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + '"';
+}
 
 void collect(InternetAddressList* list, mailbox_list& out) {
   const int n = internet_address_list_length(list);
@@ -25,9 +54,7 @@ void collect(InternetAddressList* list, mailbox_list& out) {
     m.address = address;
     if (name && *name) {
       // Encoded later by the MIME builder where needed; here only quoted as RFC 5322 wants.
-      char* text = internet_address_to_string(a, nullptr, FALSE);
-      m.display = text ? text : address;
-      g_free(text);
+      m.display = phrase(name) + " <" + address + ">";
     } else {
       m.display = address;
     }
@@ -41,6 +68,11 @@ mailbox_list parse_mailboxes(std::string_view text) {
   mailbox_list out;
   if (text.find_first_of("\r\n") != std::string_view::npos) {
     out.error = "contains a line break";
+    return out;
+  }
+  // GMime reads a C string: whatever follows a NUL would be dropped without a word.
+  if (text.find('\0') != std::string_view::npos) {
+    out.error = "contains a NUL";
     return out;
   }
   if (text.find_first_not_of(" \t,") == std::string_view::npos) return out;

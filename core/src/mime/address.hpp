@@ -19,7 +19,7 @@ struct mailbox_list {
 
 /// Parses a comma-separated address list (RFC 5322 §3.4) with GMime: display names, quoted
 /// strings and groups (flattened to their members). Empty text gives an empty list. A part that
-/// is not a mailbox with an address is an error naming it; CR or LF anywhere is an error.
+/// is not a mailbox with an address is an error naming it; CR, LF or NUL anywhere is an error.
 mailbox_list parse_mailboxes(std::string_view text);
 
 }  // namespace postern::mime

@@ -156,16 +156,17 @@ std::int64_t state_store::webhook_cursor() {
   return q.step() ? q.column_int(0) : 0;
 }
 
-void state_store::add_webhook_deliveries(const std::vector<webhook_delivery>& deliveries, std::int64_t cursor) {
+void state_store::add_webhook_deliveries(const std::vector<webhook_delivery>& deliveries, std::int64_t cursor,
+                                         std::chrono::system_clock::time_point first_attempt) {
   std::lock_guard lock(mutex_);
   in_transaction(*db_, [&] {
     statement add(*db_,
                   "INSERT INTO webhook_deliveries(tenant, event_type, url, payload, next_attempt) "
                   "VALUES(?1, ?2, ?3, ?4, ?5)");
-    const auto now = now_ms();
+    const auto due = to_ms(first_attempt);
     for (const auto& d : deliveries) {
       add.reset();
-      add.bind(1, d.tenant).bind(2, d.event_type).bind(3, d.url).bind(4, d.payload).bind(5, now);
+      add.bind(1, d.tenant).bind(2, d.event_type).bind(3, d.url).bind(4, d.payload).bind(5, due);
       add.run();
     }
     statement move(*db_, "INSERT INTO cursors(name, value) VALUES('webhooks', ?1) "

@@ -53,8 +53,10 @@ class state_store {
 
   /// The spool event sequence number up to which webhooks were generated.
   std::int64_t webhook_cursor();
-  /// Records deliveries for new events and moves the cursor, in one transaction.
-  void add_webhook_deliveries(const std::vector<webhook_delivery>& deliveries, std::int64_t cursor);
+  /// Records deliveries for new events, due at `first_attempt`, and moves the cursor, in one
+  /// transaction. The caller's clock, not the store's: deliveries made in a round are due in it.
+  void add_webhook_deliveries(const std::vector<webhook_delivery>& deliveries, std::int64_t cursor,
+                              std::chrono::system_clock::time_point first_attempt);
   /// Deliveries due now, oldest first.
   std::vector<webhook_delivery> due_webhooks(std::chrono::system_clock::time_point now, std::size_t limit);
   void webhook_done(std::int64_t id);

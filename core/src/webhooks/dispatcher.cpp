@@ -120,11 +120,11 @@ void dispatcher::loop() {
 }
 
 void dispatcher::run_once(std::chrono::system_clock::time_point now) {
-  generate();
+  generate(now);
   send_due(now);
 }
 
-void dispatcher::generate() {
+void dispatcher::generate(std::chrono::system_clock::time_point now) {
   const auto events = spool_.events_after(state_.webhook_cursor(), events_per_round);
   if (events.empty()) return;
   std::map<std::string, std::map<std::string, std::string>> hooks;  // tenant -> type -> url
@@ -143,7 +143,8 @@ void dispatcher::generate() {
     d.payload = event_data(f, type);
     deliveries.push_back(std::move(d));
   }
-  state_.add_webhook_deliveries(deliveries, events.back().seq);
+  // Due at this round's `now`: the store's clock reads later, and send_due(now) would skip them.
+  state_.add_webhook_deliveries(deliveries, events.back().seq, now);
 }
 
 std::string dispatcher::signed_body(const store::webhook_delivery& d) {

@@ -53,7 +53,7 @@ class dispatcher {
 
  private:
   void loop();
-  void generate();
+  void generate(std::chrono::system_clock::time_point now);
   void send_due(std::chrono::system_clock::time_point now);
   std::string signed_body(const store::webhook_delivery& d) ;
 

@@ -177,6 +177,9 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_v
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   const std::time_t t = timegm(&tm) - offset;
+  // The clock counts nanoseconds in 64 bits (1678 to 2262): a year beyond would wrap around.
+  constexpr auto limit = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max());
+  if (t >= limit.count() || t <= -limit.count()) return std::nullopt;
   return std::chrono::system_clock::from_time_t(t) + std::chrono::milliseconds(ms);
 }
 

@@ -21,7 +21,9 @@ rate_limiter::clock::duration rate_limiter::take(const std::string& tenant, doub
     return clock::duration::zero();
   }
   const double wait = (1 - b.tokens) / rate;
-  return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(wait));
+  // Rounded up: rounded down, a client waiting exactly this long comes back a hair early, and
+  // a wait under one tick would read as 0, "allowed", with no token taken.
+  return std::chrono::ceil<clock::duration>(std::chrono::duration<double>(wait));
 }
 
 }  // namespace postern::ingress::http
