@@ -11,6 +11,7 @@
 #include "plugin_host/policy_set.hpp"
 #include "plugin_host/transport_set.hpp"
 #include "spool/spool.hpp"
+#include "contacts/contact_store.hpp"
 #include "store/state_store.hpp"
 #include "webhooks/dispatcher.hpp"
 #include "submission/service.hpp"
@@ -115,6 +116,13 @@ int serve_command(const config::settings& s) {
     log->critical("cannot open the state database in {}: {}", s.server.data_dir.string(), e.what());
     return EX_CANTCREAT;
   }
+  std::unique_ptr<contacts::contact_store> contact_store;
+  try {
+    contact_store = std::make_unique<contacts::contact_store>(s.server.data_dir / "contacts.db");
+  } catch (const std::exception& e) {
+    log->critical("cannot open the contacts database in {}: {}", s.server.data_dir.string(), e.what());
+    return EX_CANTCREAT;
+  }
   webhooks::dispatcher webhook_dispatcher(*spool, *state, {});
 
   const auto plugins = plugin_host::scan(s.server.plugin_dirs);
@@ -162,7 +170,7 @@ int serve_command(const config::settings& s) {
     }
     if (!s.http.listen.empty() || !s.http.tls_listen.empty()) {
       api = std::make_unique<ingress::http::api>(ingress::http::api_services{
-          submission, *spool, tenant_directory, metrics, *state, transports, s.server.hostname, std::min(std::chrono::milliseconds(std::chrono::hours(72)), s.delivery.max_age / 2),
+          submission, *spool, tenant_directory, metrics, *state, *contact_store, transports, s.server.hostname, std::min(std::chrono::milliseconds(std::chrono::hours(72)), s.delivery.max_age / 2),
           s.http.rate_limit, s.http.rate_burst,
           [&] { return gauges(*spool, smtp.get(), http.get()); }, [&ready] { return ready.load(); }});
       http = std::make_unique<ingress::http::server>(io, s.http, smtp_options.tls, *api);

@@ -283,6 +283,8 @@ asio::awaitable<response> api::route_v1(request& req, const tenant_ref& tenant, 
     co_return events(req, tenant);
   }
   if (path == "/v1/webhooks") co_return webhooks_route(req, tenant);
+  if (path == "/v1/contacts" || path.starts_with("/v1/contacts/")) co_return contacts_route(req, tenant, path.substr(12));
+  if (path == "/v1/activity") co_return activity_route(req, tenant);
   if (path == "/v1/templates") co_return templates_route(req, tenant, "");
   if (path.starts_with("/v1/templates/")) co_return templates_route(req, tenant, path.substr(14));
   co_return error_response(404, "no such endpoint: " + std::string(path));

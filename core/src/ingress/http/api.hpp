@@ -2,6 +2,7 @@
 
 #include "ingress/http/rate_limiter.hpp"
 #include "mime/builder.hpp"
+#include "contacts/contact_store.hpp"
 #include "plugin_host/transport_set.hpp"
 #include "spool/spool.hpp"
 #include "store/state_store.hpp"
@@ -41,6 +42,7 @@ struct api_services {
   const tenants::directory& tenants;
   telemetry::registry& metrics;
   store::state_store& state;
+  contacts::contact_store& contacts;
   const plugin_host::transport_set& transports;  ///< For test sends.
   std::string hostname;
   std::chrono::milliseconds max_schedule = std::chrono::hours(72);  ///< How far ahead send_at may be.
@@ -118,6 +120,9 @@ class api {
   boost::asio::awaitable<response> test_send(request& req, const tenant_ref& tenant);
   response events(const request& req, const tenant_ref& tenant);
   response webhooks_route(request& req, const tenant_ref& tenant);
+  // Contacts and activity (contacts_api.cpp).
+  response contacts_route(request& req, const tenant_ref& tenant, std::string_view rest);
+  response activity_route(request& req, const tenant_ref& tenant);
   response operations(const request& req, std::string_view path);
 
   // Templates (templates_api.cpp).

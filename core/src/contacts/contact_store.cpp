@@ -1,0 +1,266 @@
+#include "contacts/contact_store.hpp"
+
+#include "spool/sqlite.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace postern::contacts {
+namespace {
+
+using spool::statement;
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS contacts(
+  id INTEGER PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  email TEXT NOT NULL,
+  first_name TEXT NOT NULL DEFAULT '',
+  last_name TEXT NOT NULL DEFAULT '',
+  contact_allowed INTEGER NOT NULL DEFAULT 1,
+  show_name INTEGER NOT NULL DEFAULT 1,
+  show_address INTEGER NOT NULL DEFAULT 1,
+  unsubscribed INTEGER NOT NULL DEFAULT 0,
+  created INTEGER NOT NULL,
+  last_interaction INTEGER NOT NULL,
+  UNIQUE(tenant, email));
+CREATE INDEX IF NOT EXISTS contacts_recent ON contacts(tenant, last_interaction);
+-- A contact's lists: member = 1, or unsubscribed from the list = 0.
+CREATE TABLE IF NOT EXISTS memberships(
+  contact_id INTEGER NOT NULL,
+  list TEXT NOT NULL,
+  member INTEGER NOT NULL,
+  PRIMARY KEY(contact_id, list)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS memberships_list ON memberships(list, member, contact_id);
+CREATE TABLE IF NOT EXISTS activity(
+  id INTEGER PRIMARY KEY,
+  contact_id INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  product TEXT NOT NULL,
+  order_id TEXT,
+  time INTEGER NOT NULL);
+-- Audiences select by product and kind ("bought X", "X in the cart").
+CREATE INDEX IF NOT EXISTS activity_product ON activity(product, kind, contact_id);
+CREATE INDEX IF NOT EXISTS activity_contact ON activity(contact_id, kind);
+)sql";
+
+std::int64_t to_ms(time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+time_point from_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+template <class Body>
+void in_transaction(spool::database& db, Body body) {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    body();
+    db.exec("COMMIT");
+  } catch (...) {
+    db.exec("ROLLBACK");
+    throw;
+  }
+}
+
+void set_membership(spool::database& db, std::int64_t id, const std::string& list, bool member) {
+  statement q(db, "INSERT INTO memberships(contact_id, list, member) VALUES(?1, ?2, ?3) "
+                  "ON CONFLICT(contact_id, list) DO UPDATE SET member = ?3");
+  q.bind(1, id).bind(2, list).bind(3, static_cast<std::int64_t>(member));
+  q.run();
+}
+
+}  // namespace
+
+std::optional<activity_kind> activity_kind_from(std::string_view name) {
+  if (name == "order") return activity_kind::order;
+  if (name == "cart") return activity_kind::cart;
+  if (name == "wishlist") return activity_kind::wishlist;
+  if (name == "signup") return activity_kind::signup;
+  return std::nullopt;
+}
+
+const char* to_string(activity_kind kind) {
+  switch (kind) {
+    case activity_kind::order: return "order";
+    case activity_kind::cart: return "cart";
+    case activity_kind::wishlist: return "wishlist";
+    case activity_kind::signup: return "signup";
+  }
+  return "?";
+}
+
+contact_store::contact_store(const std::filesystem::path& file) {
+  std::filesystem::create_directories(file.parent_path());
+  db_ = std::make_unique<spool::database>(file, false);
+  db_->exec("PRAGMA journal_mode=WAL");
+  db_->exec("PRAGMA synchronous=FULL");
+  db_->exec(schema);
+}
+
+contact_store::~contact_store() = default;
+
+std::int64_t contact_store::ensure(std::string_view tenant, std::string_view email, time_point now, bool& created) {
+  statement find(*db_, "SELECT id FROM contacts WHERE tenant = ?1 AND email = ?2");
+  find.bind(1, tenant).bind(2, email);
+  created = false;
+  if (find.step()) return find.column_int(0);
+  statement add(*db_, "INSERT INTO contacts(tenant, email, created, last_interaction) VALUES(?1, ?2, ?3, ?3)");
+  add.bind(1, tenant).bind(2, email).bind(3, to_ms(now));
+  add.run();
+  created = true;
+  return sqlite3_last_insert_rowid(db_->handle());
+}
+
+upsert_counts contact_store::upsert(std::string_view tenant, const std::vector<contact_update>& updates, time_point now) {
+  std::lock_guard lock(mutex_);
+  upsert_counts counts;
+  in_transaction(*db_, [&] {
+    for (const auto& u : updates) {
+      bool created = false;
+      const auto id = ensure(tenant, lower(u.email), now, created);
+      ++(created ? counts.created : counts.updated);
+      // COALESCE keeps a field the update leaves out.
+      statement set(*db_,
+                    "UPDATE contacts SET first_name = COALESCE(?2, first_name), last_name = COALESCE(?3, last_name), "
+                    "contact_allowed = COALESCE(?4, contact_allowed), show_name = COALESCE(?5, show_name), "
+                    "show_address = COALESCE(?6, show_address), unsubscribed = COALESCE(?7, unsubscribed) WHERE id = ?1");
+      set.bind(1, id);
+      auto text = [&](int i, const std::optional<std::string>& v) { v ? set.bind(i, *v) : set.bind_null(i); };
+      auto flag = [&](int i, const std::optional<bool>& v) {
+        v ? set.bind(i, static_cast<std::int64_t>(*v)) : set.bind_null(i);
+      };
+      text(2, u.first_name);
+      text(3, u.last_name);
+      flag(4, u.contact_allowed);
+      flag(5, u.show_name);
+      flag(6, u.show_address);
+      flag(7, u.unsubscribed);
+      set.run();
+      for (const auto& l : u.join) set_membership(*db_, id, l, true);
+      for (const auto& l : u.leave) set_membership(*db_, id, l, false);
+    }
+  });
+  return counts;
+}
+
+std::size_t contact_store::record(std::string_view tenant, const std::vector<activity>& events, time_point now) {
+  std::lock_guard lock(mutex_);
+  std::size_t created_count = 0;
+  in_transaction(*db_, [&] {
+    statement add(*db_, "INSERT INTO activity(contact_id, kind, product, order_id, time) VALUES(?1, ?2, ?3, ?4, ?5)");
+    statement touch(*db_, "UPDATE contacts SET last_interaction = MAX(last_interaction, ?2) WHERE id = ?1");
+    for (const auto& e : events) {
+      bool created = false;
+      const auto when = e.time == time_point{} ? now : e.time;
+      const auto id = ensure(tenant, lower(e.email), when, created);
+      created_count += created;
+      const std::vector<std::string> none{""};  // a signup has no product
+      for (const auto& product : e.products.empty() ? none : e.products) {
+        add.reset();
+        add.bind(1, id).bind(2, static_cast<std::int64_t>(e.kind)).bind(3, product).bind_or_null(4, e.order_id)
+            .bind(5, to_ms(when));
+        add.run();
+      }
+      touch.reset();
+      touch.bind(1, id).bind(2, to_ms(when));
+      touch.run();
+    }
+  });
+  return created_count;
+}
+
+void contact_store::load_lists(contact& c, std::int64_t id) {
+  statement q(*db_, "SELECT list, member FROM memberships WHERE contact_id = ?1 ORDER BY list");
+  q.bind(1, id);
+  while (q.step()) (q.column_int(1) ? c.lists : c.left).push_back(q.column_text(0));
+}
+
+namespace {
+constexpr const char* contact_columns =
+    "SELECT id, email, first_name, last_name, contact_allowed, show_name, show_address, unsubscribed, created, "
+    "last_interaction FROM contacts ";
+
+contact contact_row(statement& q) {
+  contact c;
+  c.email = q.column_text(1);
+  c.first_name = q.column_text(2);
+  c.last_name = q.column_text(3);
+  c.allowed = {q.column_int(4) != 0, q.column_int(5) != 0, q.column_int(6) != 0};
+  c.unsubscribed = q.column_int(7) != 0;
+  c.created = from_ms(q.column_int(8));
+  c.last_interaction = from_ms(q.column_int(9));
+  return c;
+}
+}  // namespace
+
+std::optional<contact> contact_store::find(std::string_view tenant, std::string_view email) {
+  std::lock_guard lock(mutex_);
+  statement q(*db_, (std::string(contact_columns) + "WHERE tenant = ?1 AND email = ?2").c_str());
+  q.bind(1, tenant).bind(2, lower(email));
+  if (!q.step()) return std::nullopt;
+  auto c = contact_row(q);
+  load_lists(c, q.column_int(0));
+  return c;
+}
+
+contact_page contact_store::list(std::string_view tenant, const contact_query& query, time_point active_since) {
+  std::lock_guard lock(mutex_);
+  // Newest interaction first; the page token is "<last_interaction>.<id>" of the last row.
+  long long after_time = 0, after_id = 0;
+  const bool paged = !query.after.empty() && std::sscanf(query.after.c_str(), "%lld.%lld", &after_time, &after_id) == 2;
+  const std::string sql = std::string(contact_columns) +
+                          "WHERE tenant = ?1 "
+                          "AND (?2 = '' OR email LIKE '%' || ?2 || '%' OR (first_name || ' ' || last_name) LIKE '%' || ?2 || '%') "
+                          "AND (?3 < 0 OR (?3 = 1 AND last_interaction >= ?4) OR (?3 = 0 AND last_interaction < ?4)) "
+                          "AND (?5 = '' OR id IN (SELECT contact_id FROM memberships WHERE list = ?5 AND member = 1)) "
+                          "AND (?6 = 0 OR last_interaction < ?7 OR (last_interaction = ?7 AND id < ?8)) "
+                          "ORDER BY last_interaction DESC, id DESC LIMIT ?9";
+  statement q(*db_, sql.c_str());
+  q.bind(1, tenant)
+      .bind(2, query.search)
+      .bind(3, static_cast<std::int64_t>(query.active ? *query.active : -1))
+      .bind(4, to_ms(active_since))
+      .bind(5, query.list)
+      .bind(6, static_cast<std::int64_t>(paged))
+      .bind(7, static_cast<std::int64_t>(after_time))
+      .bind(8, static_cast<std::int64_t>(after_id))
+      .bind(9, static_cast<std::int64_t>(query.limit + 1));
+  contact_page page;
+  std::vector<std::int64_t> ids;
+  while (q.step()) {
+    if (page.items.size() == query.limit) {
+      page.next = std::to_string(to_ms(page.items.back().last_interaction)) + "." + std::to_string(ids.back());
+      break;
+    }
+    ids.push_back(q.column_int(0));
+    page.items.push_back(contact_row(q));
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) load_lists(page.items[i], ids[i]);
+  return page;
+}
+
+namespace {
+/// The first character (a whole UTF-8 sequence) of `text`.
+std::string_view first_character(std::string_view text) {
+  std::size_t n = text.empty() ? 0 : 1;
+  while (n < text.size() && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) ++n;
+  return text.substr(0, n);
+}
+}  // namespace
+
+std::string mask_address(std::string_view email) {
+  const auto at = email.rfind('@');
+  if (at == std::string_view::npos || at == 0) return "***";
+  return std::string(first_character(email)) + "***" + std::string(email.substr(at));
+}
+
+std::string mask_name(std::string_view name) {
+  return name.empty() ? std::string() : std::string(first_character(name)) + "***";
+}
+
+}  // namespace postern::contacts

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace postern::spool {
+class database;
+}
+
+namespace postern::contacts {
+
+using time_point = std::chrono::system_clock::time_point;
+
+/// What a contact allows (all true unless the tenant says otherwise).
+struct consent {
+  bool contact = true;       ///< The tenant may write to this contact at all.
+  bool show_name = true;     ///< Reports may show the name.
+  bool show_address = true;  ///< Reports may show the address.
+};
+
+/// A person a tenant may write to. Addresses are kept lower-cased: one contact per address.
+struct contact {
+  std::string email;
+  std::string first_name;
+  std::string last_name;
+  consent allowed;
+  bool unsubscribed = false;         ///< From everything the tenant sends (global unsubscribe).
+  std::vector<std::string> lists;    ///< Lists the contact is a member of.
+  std::vector<std::string> left;     ///< Lists the contact unsubscribed from.
+  time_point created{};
+  time_point last_interaction{};
+};
+
+/// A change to a contact; fields left empty are kept as they are.
+struct contact_update {
+  std::string email;
+  std::optional<std::string> first_name, last_name;
+  std::optional<bool> contact_allowed, show_name, show_address, unsubscribed;
+  std::vector<std::string> join;   ///< Lists to join.
+  std::vector<std::string> leave;  ///< Lists to leave (unsubscribe from).
+};
+
+enum class activity_kind { order = 0, cart = 1, wishlist = 2, signup = 3 };
+std::optional<activity_kind> activity_kind_from(std::string_view name);
+const char* to_string(activity_kind kind);
+
+/// Something a contact did that a campaign may select on. An order lists its products.
+struct activity {
+  std::string email;
+  activity_kind kind = activity_kind::order;
+  std::vector<std::string> products;
+  std::string order_id;
+  time_point time{};
+};
+
+struct upsert_counts {
+  std::size_t created = 0;
+  std::size_t updated = 0;
+};
+
+/// A page of contacts, newest interaction first, and where the next page starts.
+struct contact_page {
+  std::vector<contact> items;
+  std::string next;  ///< Empty on the last page.
+};
+
+struct contact_query {
+  std::string search;        ///< Part of the address or name; empty: any.
+  std::optional<bool> active;  ///< Interaction within the activity window (true) or not (false).
+  std::string list;          ///< Members of this list only.
+  std::size_t limit = 100;
+  std::string after;         ///< A page token from contact_page::next.
+};
+
+/// Each tenant's contacts and their activity (orders, cart and wishlist adds, signups), in one
+/// SQLite database (WAL, synchronous=FULL) of its own, apart from the spool and the gateway's
+/// state: audiences are selected from it with queries over millions of rows.
+///
+/// Thread-safe: one connection behind a mutex. Bulk writes are one transaction each.
+class contact_store {
+ public:
+  explicit contact_store(const std::filesystem::path& file);
+  ~contact_store();
+
+  /// Creates or changes contacts, all in one transaction.
+  upsert_counts upsert(std::string_view tenant, const std::vector<contact_update>& updates, time_point now);
+  /// Records activity, creating contacts for addresses not seen before; each event moves its
+  /// contact's last interaction forward (never back). One transaction. Returns contacts created.
+  std::size_t record(std::string_view tenant, const std::vector<activity>& events, time_point now);
+
+  std::optional<contact> find(std::string_view tenant, std::string_view email);
+  contact_page list(std::string_view tenant, const contact_query& query, time_point active_since);
+
+ private:
+  std::int64_t ensure(std::string_view tenant, std::string_view email, time_point now, bool& created);
+  void load_lists(contact& c, std::int64_t id);
+
+  std::mutex mutex_;
+  std::unique_ptr<spool::database> db_;
+};
+
+/// "a***@example.com": the first character of the local part, the domain kept.
+std::string mask_address(std::string_view email);
+/// "A***": the first character, for names the contact chose not to show.
+std::string mask_name(std::string_view name);
+
+}  // namespace postern::contacts

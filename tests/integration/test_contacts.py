@@ -1,0 +1,109 @@
+"""Contacts and activity over the REST API, with the real binary: JSON and CSV upserts,
+activity that creates contacts and keeps them active, listing with filters, paging and masking,
+subscriptions, and every refusal."""
+
+import unittest
+from datetime import datetime, timedelta, timezone
+
+from http_harness import OTHER_KEY, HttpTestCase
+
+
+def days_ago(n):
+    return (datetime.now(timezone.utc) - timedelta(days=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Contacts(HttpTestCase):
+    def setUp(self):
+        super().setUp()
+        self.inst = self.http_install()
+        self.start(self.inst)
+
+    def ok(self, *args, **kw):
+        r = self.request(*args, **kw)
+        self.assertEqual(r.status, 200, r)
+        return r.json()
+
+    def listing(self, query=""):
+        return self.ok("GET", "/v1/contacts" + query)["items"]
+
+    def test_upserts_activity_and_listing(self):
+        r = self.ok("POST", "/v1/contacts", {"contacts": [
+            {"email": "Ann@Example.com", "first_name": "Ann", "last_name": "Lee", "lists": ["news"]},
+            {"email": "bob@example.com", "first_name": "Bob", "consent": {"show_name": False, "show_address": False}},
+        ]})
+        self.assertEqual((r["created"], r["updated"]), (2, 0))
+        r = self.ok("POST", "/v1/contacts", {"contacts": [{"email": "ann@example.com", "last_name": "Li"}]})
+        self.assertEqual((r["created"], r["updated"]), (0, 1))
+        r = self.ok("POST", "/v1/activity", {"events": [
+            {"email": "carl@example.com", "type": "order", "products": ["p1", "p2"], "order_id": "1001",
+             "time": days_ago(400)},
+            {"email": "ann@example.com", "type": "cart", "products": ["p3"]},
+            {"email": "dora@example.com", "type": "signup", "time": days_ago(10)},
+        ]})
+        self.assertEqual((r["recorded"], r["contacts_created"]), (3, 2))
+        everyone = self.listing()
+        self.assertEqual([c["email"] for c in everyone][0], "ann@example.com")
+        ann = everyone[0]
+        self.assertEqual((ann["first_name"], ann["last_name"], ann["lists"], ann["status"]), ("Ann", "Li", ["news"], "active"))
+        bob = next(c for c in everyone if c["email"].endswith("@example.com") and c["email"].startswith("b"))
+        self.assertEqual((bob["email"], bob["first_name"]), ("b***@example.com", "B***"))
+        self.assertEqual([c["email"] for c in self.listing("?status=inactive")], ["carl@example.com"])
+        self.assertEqual([c["email"] for c in self.listing("?list=news")], ["ann@example.com"])
+        self.assertEqual([c["email"] for c in self.listing("?search=dora")], ["dora@example.com"])
+        first = self.ok("GET", "/v1/contacts?limit=2")
+        second = self.ok("GET", f"/v1/contacts?limit=2&page={first['next_page']}")
+        self.assertEqual(len(first["items"]) + len(second["items"]), 4)
+        self.assertNotIn("next_page", second)
+        self.assertEqual(self.request("GET", "/v1/contacts", key=OTHER_KEY).json()["items"], [])
+
+    def test_csv_import_names_the_line_of_a_problem(self):
+        csv = ("email,first_name,last_name,lists,unsubscribed\r\n"
+               "ann@example.com,Ann,\"Lee, Jr.\",news;offers,false\r\n"
+               "bob@example.com,Bob,,,\r\n")
+        r = self.request("POST", "/v1/contacts/import", csv, content_type="text/csv")
+        self.assertEqual((r.status, r.json()), (200, {"created": 2, "updated": 0}))
+        ann = self.listing("?search=ann")[0]
+        self.assertEqual((ann["last_name"], ann["lists"]), ("Lee, Jr.", ["news", "offers"]))
+        bad = self.request("POST", "/v1/contacts/import", "email,first_name\nann@example.com,Ann\nnot-an-address,X\n",
+                           content_type="text/csv")
+        self.assertEqual(bad.status, 400)
+        self.assertEqual(bad.json()["message"], "line 3: email: not an address")
+        bad = self.request("POST", "/v1/contacts/import", "email,colour\na@example.com,red\n", content_type="text/csv")
+        self.assertIn('line 1: unknown column "colour"', bad.json()["message"])
+        bad = self.request("POST", "/v1/contacts/import", 'email\n"a@example.com\n', content_type="text/csv")
+        self.assertIn("not closed", bad.json()["message"])
+
+    def test_subscriptions(self):
+        self.ok("POST", "/v1/contacts", {"contacts": [{"email": "ann@example.com", "lists": ["news", "offers"]}]})
+        c = self.ok("PUT", "/v1/contacts/ann@example.com/subscriptions", {"lists": {"offers": False}})
+        self.assertEqual((c["lists"], c["unsubscribed_lists"], c["unsubscribed"]), (["news"], ["offers"], False))
+        c = self.ok("PUT", "/v1/contacts/ann@example.com/subscriptions", {"unsubscribed": True})
+        self.assertTrue(c["unsubscribed"])
+        self.assertEqual(self.request("PUT", "/v1/contacts/nobody@example.com/subscriptions", {}).status, 404)
+        self.assertEqual(self.request("PUT", "/v1/contacts/ann@example.com/subscriptions", {},
+                                      key=OTHER_KEY).status, 404)
+
+    def test_bad_input_is_named(self):
+        cases = [
+            ({"contacts": [{"email": "x"}]}, "contacts[0].email: not an address"),
+            ({"contacts": [{"email": "a@example.com", "colour": 1}]}, "contacts[0].colour: unknown field"),
+            ({"contacts": [{"email": "a@example.com", "consent": {"contact": "no"}}]}, "contacts[0].consent.contact"),
+            ({"contacts": {}}, "contacts: expected a list"),
+        ]
+        for body, needle in cases:
+            r = self.request("POST", "/v1/contacts", body)
+            self.assertEqual(r.status, 400, r)
+            self.assertIn(needle, r.json()["message"])
+        for body, needle in [
+            ({"events": [{"email": "a@example.com", "type": "visit"}]}, "events[0].type"),
+            ({"events": [{"email": "a@example.com", "type": "order"}]}, "events[0].products"),
+            ({"events": [{"email": "a@example.com", "type": "order", "products": ["x"], "time": "now"}]}, "events[0].time"),
+        ]:
+            r = self.request("POST", "/v1/activity", body)
+            self.assertEqual(r.status, 400, r)
+            self.assertIn(needle, r.json()["message"])
+        self.assertEqual(self.request("GET", "/v1/contacts?status=dormant").status, 400)
+
+
+if __name__ == "__main__":
+    unittest.main()
