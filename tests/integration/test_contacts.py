@@ -105,5 +105,26 @@ class Contacts(HttpTestCase):
         self.assertEqual(self.request("GET", "/v1/contacts?status=dormant").status, 400)
 
 
+class ContactsCli(HttpTestCase):
+    def test_import_and_list_from_the_command_line(self):
+        inst = self.http_install()
+        csv = inst.root / "contacts.csv"
+        csv.write_text("email,first_name,last_name,show_address\nann@example.com,Ann,Lee,true\n"
+                       "bob@example.com,Bob,Ray,false\n")
+        out = inst.check_run("contacts", "import", "--tenant", "shop", str(csv))
+        self.assertIn("2 contacts created, 0 updated for tenant shop", out.stdout)
+        listed = inst.check_run("contacts", "list", "--tenant", "shop").stdout.splitlines()
+        self.assertEqual(sorted(l.split("\t")[0] for l in listed), ["ann@example.com", "b***@example.com"])
+        self.assertEqual(inst.check_run("contacts", "list", "--tenant", "other").stdout, "")
+        # The server sees what the command line wrote (the same database).
+        self.start(inst)
+        self.assertEqual(len(self.request("GET", "/v1/contacts").json()["items"]), 2)
+        csv.write_text("email\nnot an address\n")
+        bad = inst.run("contacts", "import", "--tenant", "shop", str(csv))
+        self.assertEqual(bad.returncode, 65)
+        self.assertIn("line 2: email: not an address", bad.stderr)
+        self.assertEqual(inst.run("contacts", "list", "--tenant", "nobody").returncode, 64)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -79,7 +79,21 @@ int run(int argc, char** argv) {
   q_release->add_option("id", queue_id, "Queue id")->required();
   auto* q_delete = queue->add_subcommand("delete", "Remove a message from the queue without delivering it");
   q_delete->add_option("id", queue_id, "Queue id")->required();
+  auto* contacts_cmd = app.add_subcommand("contacts", "A tenant's contacts: import a CSV file, list them");
+  contacts_cmd->require_subcommand(1);
+  std::string tenant, csv_file, status;
+  contacts::contact_query contact_filter;
+  auto* c_import = contacts_cmd->add_subcommand("import", "Create or update contacts from a CSV file (see docs/rest-api.md)");
+  c_import->add_option("--tenant", tenant, "The tenant the contacts belong to")->required();
+  c_import->add_option("file", csv_file, "CSV file whose first line names the columns")->required();
+  auto* c_list = contacts_cmd->add_subcommand("list", "List contacts, newest interaction first (hidden names and addresses masked)");
+  c_list->add_option("--tenant", tenant, "The tenant")->required();
+  c_list->add_option("--search", contact_filter.search, "Part of the address or name");
+  c_list->add_option("--status", status, "active or inactive (interaction in the last 365 days)")
+      ->check(CLI::IsMember({"active", "inactive"}));
+  c_list->add_option("--list", contact_filter.list, "Members of this list");
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
+  for (auto* sub : {c_import, c_list}) sub->fallthrough();
   for (auto* sub : {check, q_list, q_show, q_flush, q_hold, q_release, q_delete}) sub->fallthrough();
   app.add_subcommand("sendmail", "Submit a message from stdin, sendmail-compatible (see docs/cli.md)");
   auto* hash = app.add_subcommand("hash-password",
@@ -99,6 +113,13 @@ int run(int argc, char** argv) {
   if (*serve) return with_config(config_path, serve_command);
   if (*plugins) return with_config(config_path, plugins_command);
   if (*routes) return with_config(config_path, routes_command);
+  if (*c_import) {
+    return with_config(config_path, [&](const config::settings& s) { return contacts_import_command(s, tenant, csv_file); });
+  }
+  if (*c_list) {
+    if (!status.empty()) contact_filter.active = status == "active";
+    return with_config(config_path, [&](const config::settings& s) { return contacts_list_command(s, tenant, contact_filter); });
+  }
   if (*hash) return hash_password_command();
   if (*api_key) return api_key_command(key_name);
   if (*check) return config_check_command(config::given_or_default(config_path));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "contacts/contact_store.hpp"
 
 #include <optional>
 #include <string>
@@ -17,6 +18,8 @@ std::optional<config::settings> load_or_report(const std::filesystem::path& path
 int serve_command(const config::settings& settings);
 int plugins_command(const config::settings& settings);
 int routes_command(const config::settings& settings);
+int contacts_import_command(const config::settings& settings, const std::string& tenant, const std::string& file);
+int contacts_list_command(const config::settings& settings, const std::string& tenant, const contacts::contact_query& query);
 int config_check_command(const std::filesystem::path& path);
 int hash_password_command();
 int api_key_command(const std::string& name);

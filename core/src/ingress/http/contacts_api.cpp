@@ -3,7 +3,7 @@
 
 #include "contacts/contact_store.hpp"
 #include "ingress/http/api.hpp"
-#include "ingress/http/csv.hpp"
+#include "contacts/csv.hpp"
 #include "ingress/http/json_reader.hpp"
 #include "submission/service.hpp"
 
@@ -22,12 +22,6 @@ namespace {
 
 constexpr std::size_t max_batch = 10000;  // contacts or events per request
 constexpr auto activity_window = std::chrono::hours(24 * 365);
-
-std::optional<bool> flag_text(std::string_view text) {
-  if (text == "1" || text == "true" || text == "yes") return true;
-  if (text == "0" || text == "false" || text == "no") return false;
-  return std::nullopt;
-}
 
 /// One contact of a JSON upsert; false with the reader's error set.
 bool read_contact(json_reader& r, contacts::contact_update& u) {
@@ -72,53 +66,6 @@ json::object contact_json(const contacts::contact& c, std::chrono::system_clock:
           {"unsubscribed_lists", strings(c.left)},
           {"created", format_rfc3339(c.created)},
           {"last_interaction", format_rfc3339(c.last_interaction)}};
-}
-
-/// Contacts from a CSV text with a header row; an error names the line and the column.
-std::variant<std::vector<contacts::contact_update>, std::string> contacts_from_csv(std::string_view text) {
-  auto table = parse_csv(text);
-  if (!table.error.empty()) return table.error;
-  if (table.rows.empty()) return std::string("the file is empty; the first line names the columns");
-  static const std::vector<std::string> known{"email",        "first_name", "last_name",    "lists",
-                                              "contact_allowed", "show_name", "show_address", "unsubscribed"};
-  std::map<std::string, std::size_t> column;
-  for (std::size_t i = 0; i < table.rows[0].size(); ++i) {
-    const auto& name = table.rows[0][i];
-    if (std::find(known.begin(), known.end(), name) == known.end())
-      return "line 1: unknown column \"" + name + "\" (known: email, first_name, last_name, lists, contact_allowed, "
-             "show_name, show_address, unsubscribed)";
-    column[name] = i;
-  }
-  if (!column.count("email")) return std::string("line 1: an email column is needed");
-  std::vector<contacts::contact_update> out;
-  for (std::size_t r = 1; r < table.rows.size(); ++r) {
-    const auto& row = table.rows[r];
-    const auto where = "line " + std::to_string(table.lines[r]) + ": ";
-    if (row.size() != table.rows[0].size())
-      return where + std::to_string(row.size()) + " fields, the header has " + std::to_string(table.rows[0].size());
-    contacts::contact_update u;
-    u.email = row[column["email"]];
-    if (!submission::valid_address(u.email)) return where + "email: not an address";
-    if (column.count("first_name")) u.first_name = row[column["first_name"]];
-    if (column.count("last_name")) u.last_name = row[column["last_name"]];
-    if (column.count("lists")) {
-      std::string_view lists = row[column["lists"]];
-      while (!lists.empty()) {
-        const auto semicolon = lists.find(';');
-        if (auto l = lists.substr(0, semicolon); !l.empty()) u.join.emplace_back(l);
-        lists = semicolon == std::string_view::npos ? std::string_view() : lists.substr(semicolon + 1);
-      }
-    }
-    for (auto [name, target] : {std::pair{"contact_allowed", &u.contact_allowed}, std::pair{"show_name", &u.show_name},
-                                std::pair{"show_address", &u.show_address}, std::pair{"unsubscribed", &u.unsubscribed}}) {
-      if (!column.count(name) || row[column[name]].empty()) continue;
-      *target = flag_text(row[column[name]]);
-      if (!*target) return where + name + ": expected true or false";
-    }
-    out.push_back(std::move(u));
-  }
-  if (out.size() > max_batch) return "at most " + std::to_string(max_batch) + " contacts per request";
-  return out;
 }
 
 response upserted(const contacts::upsert_counts& n) {
@@ -170,9 +117,10 @@ response api::contacts_route(request& req, const tenant_ref& tenant, std::string
   }
   if (rest == "/import") {
     if (req.method() != bhttp::verb::post) return error_response(405, "use POST");
-    auto parsed = contacts_from_csv(req.body());
-    if (auto* error = std::get_if<std::string>(&parsed)) return error_response(400, *error);
-    return upserted(store.upsert(tenant.name, std::get<0>(parsed), now));
+    auto parsed = contacts::contacts_from_csv(req.body());
+    if (!parsed.error.empty()) return error_response(400, parsed.error);
+    if (parsed.contacts.size() > max_batch) return error_response(400, "at most 10000 contacts per request");
+    return upserted(store.upsert(tenant.name, parsed.contacts, now));
   }
   if (rest.starts_with("/") && rest.ends_with("/subscriptions")) {
     if (req.method() != bhttp::verb::put) return error_response(405, "use PUT");

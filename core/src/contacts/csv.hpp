@@ -7,7 +7,9 @@
 #include <string_view>
 #include <vector>
 
-namespace postern::ingress::http {
+#include "contacts/contact_store.hpp"
+
+namespace postern::contacts {
 
 struct csv_table {
   std::vector<std::vector<std::string>> rows;  ///< The header row first.
@@ -17,4 +19,15 @@ struct csv_table {
 
 csv_table parse_csv(std::string_view text);
 
-}  // namespace postern::ingress::http
+struct contact_update;
+
+/// Contacts from a CSV text whose first line names the columns: email (required), first_name,
+/// last_name, lists (separated by ';'), contact_allowed, show_name, show_address, unsubscribed
+/// (true/false, yes/no, 1/0). A problem is named by line and column: "line 3: email: not an address".
+struct csv_contacts {
+  std::vector<contact_update> contacts;
+  std::string error;
+};
+csv_contacts contacts_from_csv(std::string_view text);
+
+}  // namespace postern::contacts

@@ -1,0 +1,72 @@
+#include "cli/cli.hpp"
+
+#include "contacts/contact_store.hpp"
+#include "contacts/csv.hpp"
+
+#include <sysexits.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace postern::cli {
+namespace {
+
+constexpr auto activity_window = std::chrono::hours(24 * 365);
+
+bool known_tenant(const config::settings& s, const std::string& tenant) {
+  for (const auto& t : s.tenants) {
+    if (t.name == tenant) return true;
+  }
+  std::cerr << "postern: no tenant named " << tenant << " in " << s.file.string() << '\n';
+  return false;
+}
+
+}  // namespace
+
+int contacts_import_command(const config::settings& s, const std::string& tenant, const std::string& file) {
+  if (!known_tenant(s, tenant)) return EX_USAGE;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    std::cerr << "postern: cannot read " << file << '\n';
+    return EX_NOINPUT;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  const auto parsed = contacts::contacts_from_csv(text.str());
+  if (!parsed.error.empty()) {
+    std::cerr << file << ": " << parsed.error << '\n';
+    return EX_DATAERR;
+  }
+  contacts::contact_store store(s.server.data_dir / "contacts.db");
+  const auto n = store.upsert(tenant, parsed.contacts, std::chrono::system_clock::now());
+  std::cout << n.created << " contacts created, " << n.updated << " updated for tenant " << tenant << '\n';
+  return 0;
+}
+
+int contacts_list_command(const config::settings& s, const std::string& tenant, const contacts::contact_query& query) {
+  if (!known_tenant(s, tenant)) return EX_USAGE;
+  contacts::contact_store store(s.server.data_dir / "contacts.db");
+  const auto now = std::chrono::system_clock::now();
+  contacts::contact_query q = query;
+  q.limit = 1000;
+  std::size_t shown = 0;
+  for (;;) {
+    const auto page = store.list(tenant, q, now - activity_window);
+    for (const auto& c : page.items) {
+      // The same masking as the API: what the contact chose not to show stays hidden.
+      const auto email = c.allowed.show_address ? c.email : contacts::mask_address(c.email);
+      const auto name = c.allowed.show_name ? c.first_name + " " + c.last_name
+                                            : contacts::mask_name(c.first_name) + " " + contacts::mask_name(c.last_name);
+      std::cout << email << '\t' << name << '\t' << (c.last_interaction >= now - activity_window ? "active" : "inactive")
+                << '\t' << (c.unsubscribed ? "unsubscribed" : c.allowed.contact ? "contactable" : "no contact") << '\n';
+      ++shown;
+    }
+    if (page.next.empty()) break;
+    q.after = page.next;
+  }
+  std::cerr << shown << " contacts\n";
+  return 0;
+}
+
+}  // namespace postern::cli
