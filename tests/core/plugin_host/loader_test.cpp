@@ -97,7 +97,10 @@ TEST(loader, scan_reports_bad_files_and_keeps_the_good_ones) {
   postern::testing::write_file(dir / "postern-corrupt.so", "not a library at all");
   postern::testing::write_file(dir / "README.txt", "ignored: not postern-*.so");
   std::filesystem::copy_file(plugin_dir / "postern-file.so", dir / "postern-file-copy.so");
-  auto records = scan({plugin_dir, dir.path()});
+  // The built-in directory holds every transport; only the file transport is wanted here.
+  temp_dir builtin;
+  std::filesystem::copy_file(plugin_dir / "postern-file.so", builtin / "postern-file.so");
+  auto records = scan({builtin.path(), dir.path()});
   ASSERT_EQ(records.size(), 5u);
   EXPECT_TRUE(records[0].lib);
   EXPECT_EQ(records[0].name, "file");
