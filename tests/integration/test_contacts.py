@@ -89,6 +89,8 @@ class Contacts(HttpTestCase):
             ({"contacts": [{"email": "a@example.com", "colour": 1}]}, "contacts[0].colour: unknown field"),
             ({"contacts": [{"email": "a@example.com", "consent": {"contact": "no"}}]}, "contacts[0].consent.contact"),
             ({"contacts": {}}, "contacts: expected a list"),
+            ({"contacts": [{"email": "a@example.com", "consent": {"contact": None}}]},
+             "contacts[0].consent.contact: expected true or false"),
         ]
         for body, needle in cases:
             r = self.request("POST", "/v1/contacts", body)

@@ -193,6 +193,44 @@ class Refusals(HttpTestCase):
         self.refused(405, "use POST", "GET", "/v1/messages")
         self.assertEqual(self.request("GET", "/nothing", key=None).status, 404)
 
+    def test_a_request_without_a_key_is_refused_before_its_body_is_read(self):
+        import socket
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            # Announces 50 MB and sends none of it: the answer must not wait for the body.
+            s.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 50000000\r\nExpect: 100-continue\r\n\r\n")
+            answer = s.recv(200)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 401"), answer)
+        import base64
+        auth = base64.b64encode(f"api:{SHOP_KEY}".encode())
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            # Small endpoints take small bodies: refused from the announced length alone.
+            s.sendall(b"PUT /v1/templates/x HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + auth +
+                      b"\r\nContent-Length: 3000000\r\n\r\n")
+            answer = s.recv(200)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 413"), answer)
+
+    def test_raw_messages_are_checked_after_line_endings_are_made_crlf(self):
+        ok = self.request("POST", "/v1/messages/raw", "From: orders@shop.example\nTo: ann@example.com\n\nLF only\n")
+        self.assertEqual(ok.status, 202, ok)
+        hidden = "From: orders@shop.example\r\nX-A: 1\nFrom: ceo@bank.example\r\nTo: ann@example.com\r\n\r\nx\r\n"
+        self.refused(400, "exactly one From", "POST", "/v1/messages/raw", hidden)
+        self.refused(400, "exactly one From", "POST", "/v1/messages/raw",
+                     "From: s@shop.example@bank.example\r\nTo: ann@example.com\r\n\r\nx\r\n")
+        self.refused(400, "from: expected one mailbox", "POST", "/v1/messages",
+                     message_body(**{"from": "s@shop.example@bank.example"}))
+
+    def test_an_idempotent_raw_message_with_an_empty_message_id_still_gets_its_answer(self):
+        raw = "From: orders@shop.example\r\nTo: ann@example.com\r\nMessage-ID:\r\n\r\nx\r\n"
+        first = self.request("POST", "/v1/messages/raw", raw, headers={"Idempotency-Key": "k-empty"})
+        again = self.request("POST", "/v1/messages/raw", raw, headers={"Idempotency-Key": "k-empty"})
+        self.assertEqual((first.status, again.status), (202, 202), (first, again))
+        self.assertEqual(first.json()["id"], again.json()["id"])
+
+    def test_a_note_with_control_characters_is_refused(self):
+        sent = self.request("POST", "/v1/messages", message_body()).json()
+        self.refused(400, "note: control characters", "POST", f"/v1/messages/{sent['id']}/resend", {"note": "Sorry\u0000"})
+
     def test_garbage_on_the_socket_gets_400(self):
         import socket
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
@@ -496,6 +534,17 @@ class MessageOperations(HttpTestCase):
 
 
 class Webhooks(HttpTestCase):
+    def test_webhooks_cannot_reach_private_addresses_by_default(self):
+        inst = self.http_install()
+        self.start(inst)
+        self.assertEqual(self.request("PUT", "/v1/webhooks", {"delivered": f"http://127.0.0.1:{self.port}/healthz"}).status, 200)
+        sent = self.request("POST", "/v1/messages", message_body()).json()
+        events = wait_until(lambda: (lambda ev: ev if "webhook" in [e["type"] for e in ev] else None)(
+            self.request("GET", f"/v1/messages/{sent['id']}").json()["events"]))
+        hook = next(e for e in events if e["type"] == "webhook")
+        self.assertEqual(hook["response"]["code"] // 100, 4)
+        self.assertIn("could not connect (or the address is not allowed)", hook["response"]["text"])
+
     def test_delivery_events_are_posted_signed(self):
         received = []
 
@@ -511,7 +560,8 @@ class Webhooks(HttpTestCase):
         hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
         threading.Thread(target=hook.serve_forever, daemon=True).start()
         self.addCleanup(hook.shutdown)
-        inst = self.http_install()
+        # The hook listens on loopback: allowed here on purpose (see the next test).
+        inst = self.http_install(http_extra="webhooks_to_private_networks = true")
         self.start(inst)
         url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
         r = self.request("PUT", "/v1/webhooks", {"delivered": url})

@@ -123,7 +123,10 @@ int serve_command(const config::settings& s) {
     log->critical("cannot open the contacts database in {}: {}", s.server.data_dir.string(), e.what());
     return EX_CANTCREAT;
   }
-  webhooks::dispatcher webhook_dispatcher(*spool, *state, {});
+  const bool private_hooks = s.http.webhooks_to_private_networks;
+  webhooks::dispatcher webhook_dispatcher(*spool, *state, {}, [private_hooks](const std::string& url, const std::string& body) {
+    return webhooks::curl_post(url, body, private_hooks);
+  });
 
   const auto plugins = plugin_host::scan(s.server.plugin_dirs);
   log_plugins(plugins);

@@ -380,6 +380,8 @@ void read_http(const toml::table& root, settings& s, std::vector<config_error>& 
       else *target = *v;
     }
   }
+  h.webhooks_to_private_networks =
+      r.get<bool>("webhooks_to_private_networks", "true or false").value_or(h.webhooks_to_private_networks);
   if (!h.tls_listen.empty() && s.tls.certificate.empty())
     r.error((*t)["tls_listen"].node(), "tls_listen", "needs [tls] certificate and private_key");
   r.report_unknown_keys();

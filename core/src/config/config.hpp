@@ -105,6 +105,7 @@ struct http_settings {
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);     ///< between requests
   double rate_limit = 0;                        ///< Requests per second per tenant; 0: no limit.
   double rate_burst = 0;                        ///< Bucket size; 0: twice the rate.
+  bool webhooks_to_private_networks = false;    ///< Let webhook URLs reach loopback and private addresses.
 };
 
 /// `[tls]`: certificate and key for STARTTLS and implicit TLS.

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 
@@ -94,13 +95,17 @@ void engine::shutdown(std::function<void()> drained) {
     stopping_ = true;
     timer_.cancel();
     gate_timer_.cancel();
-    // Deliveries held back by a limit are not started any more: their recipients stay due.
+    // Deliveries held back by a limit are not started any more. They were never tried, so
+    // nothing is recorded for their recipients: those stay due as they were.
     auto parked = std::move(parked_);
     parked_.clear();
     for (auto& p : parked) {
-      std::vector<postern::recipient_result> results;
-      for (const auto& r : p->recipients) results.push_back({r.index, {451, "4.3.2", "postern is stopping"}, ""});
-      part_done(p, std::move(results));
+      auto& due = p->owner->due;
+      for (const auto& r : p->recipients) {
+        due.erase(std::remove_if(due.begin(), due.end(), [&](const auto& d) { return d.rcpt.index == r.index; }),
+                  due.end());
+      }
+      if (--p->owner->parts_pending == 0) finish_attempt(p->owner, std::move(p->owner->results));
     }
     if (in_flight_.empty()) {
       drained();

@@ -90,4 +90,14 @@ mailbox_list parse_mailboxes(std::string_view text) {
   return out;
 }
 
+std::optional<mailbox> parse_single_mailbox(std::string_view text) {
+  auto list = parse_mailboxes(text);
+  if (!list.error.empty() || list.items.size() != 1) return std::nullopt;
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  const auto& address = list.items[0].address;
+  if (text != address && !text.ends_with("<" + address + ">")) return std::nullopt;
+  return list.items[0];
+}
+
 }  // namespace postern::mime

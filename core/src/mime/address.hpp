@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,5 +22,10 @@ struct mailbox_list {
 /// strings and groups (flattened to their members). Empty text gives an empty list. A part that
 /// is not a mailbox with an address is an error naming it; CR, LF or NUL anywhere is an error.
 mailbox_list parse_mailboxes(std::string_view text);
+
+/// Exactly one mailbox, strictly: the text must be the address itself or end in "<address>"
+/// (GMime's lenient parse would read "a@b.example@c.example" as a@b.example while the field
+/// says otherwise). For From fields, whose address decides who sends.
+std::optional<mailbox> parse_single_mailbox(std::string_view text);
 
 }  // namespace postern::mime

@@ -3,6 +3,8 @@
 #include "mime/gmime_support.hpp"
 #include "templates/template_text.hpp"
 
+#include <cctype>
+
 namespace postern::mime {
 namespace {
 
@@ -14,8 +16,10 @@ struct note_walk {
 std::string with_html_note(std::string html, std::string_view note) {
   const std::string paragraph = "<p>" + templates::html_escape(note) + "</p>\n";
   // After the <body ...> tag when there is one, else at the very start.
-  const auto body = html.find("<body");
-  const auto end = body == std::string::npos ? std::string::npos : html.find('>', body);
+  std::string folded = html;
+  for (auto& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto body = folded.find("<body");
+  const auto end = body == std::string::npos ? std::string::npos : folded.find('>', body);
   html.insert(end == std::string::npos ? 0 : end + 1, end == std::string::npos ? paragraph : "\n" + paragraph);
   return html;
 }

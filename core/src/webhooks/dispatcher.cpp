@@ -9,6 +9,11 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
 #include <map>
 
 namespace json = boost::json;
@@ -60,7 +65,37 @@ std::string signature(std::string_view key, std::string_view timestamp, std::str
   return hex;
 }
 
-post_result curl_post(const std::string& url, const std::string& body) {
+namespace {
+
+bool private_address(const sockaddr* address) {
+  if (address->sa_family == AF_INET) {
+    const auto ip = ntohl(reinterpret_cast<const sockaddr_in*>(address)->sin_addr.s_addr);
+    const auto in = [ip](std::uint32_t net, int bits) { return (ip >> (32 - bits)) == (net >> (32 - bits)); };
+    return in(0x7F000000, 8) || in(0x0A000000, 8) || in(0xAC100000, 12) || in(0xC0A80000, 16) ||
+           in(0xA9FE0000, 16) || in(0x00000000, 8) || in(0x64400000, 10);
+  }
+  if (address->sa_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+      sockaddr_in v4{};
+      v4.sin_family = AF_INET;
+      std::memcpy(&v4.sin_addr, a.s6_addr + 12, 4);
+      return private_address(reinterpret_cast<const sockaddr*>(&v4));
+    }
+    return IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LINKLOCAL(&a) ||
+           (a.s6_addr[0] & 0xFE) == 0xFC;  // fc00::/7, unique local
+  }
+  return true;
+}
+
+curl_socket_t open_public_socket(void*, curlsocktype, curl_sockaddr* address) {
+  if (private_address(&address->addr)) return CURL_SOCKET_BAD;
+  return ::socket(address->family, address->socktype, address->protocol);
+}
+
+}  // namespace
+
+post_result curl_post(const std::string& url, const std::string& body, bool private_networks) {
   CURL* curl = curl_easy_init();
   if (!curl) return {0, "libcurl could not start"};
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
@@ -74,13 +109,18 @@ post_result curl_post(const std::string& url, const std::string& body) {
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  if (!private_networks) curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_public_socket);
   const CURLcode rc = curl_easy_perform(curl);
   post_result out;
   if (rc == CURLE_OK) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);
     out.text = "HTTP " + std::to_string(out.status);
   } else {
-    out.text = *error ? error : curl_easy_strerror(rc);
+    // Only the kind of failure goes back to the tenant, not curl's details about our network.
+    out.text = rc == CURLE_OPERATION_TIMEDOUT ? "no answer in time"
+               : rc == CURLE_COULDNT_CONNECT  ? "could not connect (or the address is not allowed)"
+               : rc == CURLE_COULDNT_RESOLVE_HOST ? "the host name does not resolve"
+                                                  : std::string("request failed: ") + curl_easy_strerror(rc);
   }
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);

@@ -22,7 +22,14 @@ struct post_result {
 
 /// Sends one webhook request; replaceable in tests. The default uses libcurl.
 using poster = std::function<post_result(const std::string& url, const std::string& body)>;
-post_result curl_post(const std::string& url, const std::string& body);
+/// POSTs with libcurl. Unless `private_networks`, connections to loopback, private (RFC 1918,
+/// RFC 4193), link-local and unspecified addresses are refused at connect time (after DNS, so
+/// a name that resolves to one is refused too): a tenant's URL must not reach our own network.
+post_result curl_post(const std::string& url, const std::string& body, bool private_networks = false);
+/// curl_post, refusing private addresses: the default poster.
+inline poster public_poster() {
+  return [](const std::string& url, const std::string& body) { return curl_post(url, body, false); };
+}
 
 struct dispatcher_options {
   std::chrono::milliseconds poll_interval = std::chrono::seconds(1);
@@ -43,7 +50,7 @@ struct dispatcher_options {
 /// Runs on its own thread; start() once, stop() before the spool and store go away.
 class dispatcher {
  public:
-  dispatcher(spool::spool& spool, store::state_store& state, dispatcher_options options, poster post = curl_post);
+  dispatcher(spool::spool& spool, store::state_store& state, dispatcher_options options, poster post = public_poster());
   ~dispatcher();
 
   void start();

@@ -4,6 +4,7 @@
 #include "ingress/http/mailgun_api.hpp"
 #include "logging/log.hpp"
 #include "mime/address.hpp"
+#include "spool/sqlite.hpp"
 #include "submission/async_submit.hpp"
 #include "submission/header_block.hpp"
 
@@ -112,12 +113,11 @@ bool read_native_message(const json::object& body, native_request& request, std:
   json_reader r(body);
   const auto from_text = r.string("from");
   if (r.ok() && !from_text) r.fail("from", "missing");
-  const auto from = mime::parse_mailboxes(from_text.value_or(""));
-  if (r.ok() && (from.items.size() != 1 || !from.error.empty()))
-    r.fail("from", from.error.empty() ? "expected one mailbox" : from.error);
+  const auto from = mime::parse_single_mailbox(from_text.value_or(""));
+  if (r.ok() && !from) r.fail("from", "expected one mailbox: \"a@b.example\" or \"Name <a@b.example>\"");
   if (r.ok()) {
-    out.spec.from = from.items[0].display;
-    out.mail_from = from.items[0].address;
+    out.spec.from = from->display;
+    out.mail_from = from->address;
   }
   using header_list = std::vector<std::string>*;  // bcc: envelope only, never written
   for (auto [key, list] : {std::pair<const char*, header_list>{"to", &out.spec.to},
@@ -224,15 +224,20 @@ std::optional<api::tenant_ref> api::authenticate(const request& req) const {
   return tenant_ref{who->tenant, services_.tenants.find(who->tenant)};
 }
 
-asio::awaitable<response> api::handle(request& req, const peer& from) {
-  const std::string_view path = path_of(req);
-  if (!path.starts_with("/v1/") && !path.starts_with("/v3/")) co_return operations(req, path);
-  const auto tenant = authenticate(req);
+api::admission api::admit(const request& header, std::uint64_t message_body_limit) {
+  admission out;
+  const std::string_view path = path_of(header);
+  // Requests without a body of any size: operations, and the small native endpoints.
+  constexpr std::uint64_t small_body = 1u << 20;
+  out.body_limit = small_body;
+  if (!path.starts_with("/v1/") && !path.starts_with("/v3/")) return out;
+  const auto tenant = authenticate(header);
   if (!tenant) {
     services_.metrics.add("postern_http_unauthorized_total", 1);
     response res = error_response(401, "missing or wrong API key (HTTP Basic api:KEY or Authorization: Bearer KEY)");
     res.set(bhttp::field::www_authenticate, "Basic realm=\"postern\"");
-    co_return res;
+    out.refusal = std::move(res);
+    return out;
   }
   const double rate = tenant->settings && tenant->settings->rate_limit >= 0 ? tenant->settings->rate_limit
                                                                             : services_.rate_limit;
@@ -241,14 +246,44 @@ asio::awaitable<response> api::handle(request& req, const peer& from) {
     response res = error_response(429, "rate limit of tenant " + tenant->name + " reached");
     const auto seconds = std::chrono::ceil<std::chrono::seconds>(wait).count();
     res.set(bhttp::field::retry_after, std::to_string(std::max<long long>(1, seconds)));
-    co_return res;
+    out.refusal = std::move(res);
+    return out;
   }
-  (void)from;
+  // Only endpoints that take messages (or contact files) may send a message-sized body.
+  const bool big = path.starts_with("/v3/") || path.starts_with("/v1/messages") || path == "/v1/contacts/import" ||
+                   path == "/v1/contacts" || path == "/v1/activity";
+  if (big) out.body_limit = message_body_limit;
+  return out;
+}
+
+asio::awaitable<response> api::handle(request& req, const peer& from) {
+  const std::string_view path = path_of(req);
+  if (!path.starts_with("/v1/") && !path.starts_with("/v3/")) co_return operations(req, path);
+  // Admitted already (admit): the key is known good; the lookup is one SHA-256.
+  const auto tenant = authenticate(req);
+  if (!tenant) co_return error_response(401, "missing or wrong API key");
+  try {
+    response res = co_await dispatch(req, *tenant, path);
+    co_return res;
+  } catch (const spool::sqlite_error& e) {
+    logging::get("http")->error("{} {} from {}: storage error: {}", std::string(req.method_string()),
+                                std::string(path), from.address, e.what());
+    response res = error_response(503, "storage is busy or failing; try again later");
+    res.set(bhttp::field::retry_after, "5");
+    co_return res;
+  } catch (const std::exception& e) {
+    logging::get("http")->error("{} {} from {}: unexpected error: {}", std::string(req.method_string()),
+                                std::string(path), from.address, e.what());
+    co_return error_response(500, "internal error; it has been logged");
+  }
+}
+
+asio::awaitable<response> api::dispatch(request& req, const tenant_ref& tenant, std::string_view path) {
   if (path.starts_with("/v3/")) {
-    response res = co_await handle_mailgun(*this, req, tenant->name, tenant->settings, path);
+    response res = co_await handle_mailgun(*this, req, tenant.name, tenant.settings, path);
     co_return res;
   }
-  response res = co_await route_v1(req, *tenant, path);
+  response res = co_await route_v1(req, tenant, path);
   co_return res;
 }
 
@@ -290,16 +325,27 @@ asio::awaitable<response> api::route_v1(request& req, const tenant_ref& tenant, 
   co_return error_response(404, "no such endpoint: " + std::string(path));
 }
 
-/// The Idempotency-Key of a request as a spool origin key, or an error.
-static std::optional<std::string> origin_key_of(const request& req, const std::string& tenant, std::string& error) {
+namespace {
+/// The Idempotency-Key of a request as a spool origin key, or an error. The tenant's name is
+/// length-prefixed, so no tenant and key can spell another tenant's key.
+std::optional<std::string> origin_key_of(const request& req, const std::string& tenant, std::string& error) {
   const std::string_view key = req["Idempotency-Key"];
   if (key.empty()) return std::string();
   if (key.size() > max_idempotency_key) {
     error = "Idempotency-Key: at most 255 characters";
     return std::nullopt;
   }
-  return "api:" + tenant + ":" + std::string(key);
+  return "api:" + std::to_string(tenant.size()) + ":" + tenant + ":" + std::string(key);
 }
+
+/// A Message-ID field's value without its angle brackets (as it is when it has none).
+std::string unbracketed(std::string_view id) {
+  while (!id.empty() && (id.front() == ' ' || id.front() == '\t')) id.remove_prefix(1);
+  while (!id.empty() && (id.back() == ' ' || id.back() == '\t')) id.remove_suffix(1);
+  if (id.size() >= 2 && id.front() == '<' && id.back() == '>') id = id.substr(1, id.size() - 2);
+  return std::string(id);
+}
+}  // namespace
 
 asio::awaitable<response> api::post_message(request& req, const tenant_ref& tenant) {
   const auto body = parse_json_object(req.body());
@@ -333,15 +379,17 @@ asio::awaitable<response> api::post_raw(request& req, const tenant_ref& tenant) 
   // The envelope comes from the header fields: From, and To, Cc and Bcc.
   composed_message msg;
   msg.tenant = tenant.name;
-  std::string raw = std::move(req.body());
+  // Line endings first: a bare LF could otherwise hide a field from the checks below.
+  std::string raw = submission::is_crlf(req.body()) ? std::move(req.body()) : submission::to_crlf(req.body());
   const auto field = [&raw](std::string_view name) {
     std::string joined;
     for (const auto& v : submission::header_values(raw, name)) joined += (joined.empty() ? "" : ", ") + v;
     return joined;
   };
-  const auto from = mime::parse_mailboxes(field("From"));
-  if (!from.error.empty() || from.items.size() != 1) co_return error_response(400, "From: expected one mailbox");
-  msg.mail_from = from.items[0].address;
+  const auto froms = submission::header_values(raw, "From");
+  const auto from = froms.size() == 1 ? mime::parse_single_mailbox(froms[0]) : std::nullopt;
+  if (!from) co_return error_response(400, "From: expected exactly one From field with one mailbox");
+  msg.mail_from = from->address;
   for (const char* name : {"To", "Cc", "Bcc"}) {
     const auto list = mime::parse_mailboxes(field(name));
     if (!list.error.empty()) co_return error_response(400, std::string(name) + ": " + list.error);
@@ -389,8 +437,7 @@ asio::awaitable<submitted> api::submit_raw(composed_message& msg, std::string& r
     raw.insert(0, "Message-ID: <" + id + ">\r\n");
     ids.push_back("<" + id + ">");
   }
-  out.message_id = ids.front();
-  if (out.message_id.size() > 1 && out.message_id.front() == '<') out.message_id = out.message_id.substr(1, out.message_id.size() - 2);
+  out.message_id = unbracketed(ids.front());
   out.recipients = msg.recipients;
 
   submission::request req;
@@ -418,7 +465,7 @@ asio::awaitable<submitted> api::submit_raw(composed_message& msg, std::string& r
     // Perhaps a retry: answer what the first request was answered.
     if (auto first = services_.spool.load(out.queue_id, true)) {
       const auto first_ids = submission::header_values(first->msg->raw, "Message-ID");
-      if (!first_ids.empty()) out.message_id = first_ids.front().substr(1, first_ids.front().size() - 2);
+      if (!first_ids.empty()) out.message_id = unbracketed(first_ids.front());
       out.recipients.clear();
       for (const auto& r : first->recipients) out.recipients.push_back(r.rcpt.address);
     }

@@ -96,7 +96,16 @@ class api {
   explicit api(api_services services);
   ~api();
 
-  /// Answers one request. Never throws for bad input: every refusal is a response.
+  /// What may be known before a request's body is read: a refusal (no or a wrong key, over the
+  /// tenant's rate), or the body size this endpoint accepts. Takes a rate-limit token.
+  struct admission {
+    std::optional<response> refusal;
+    std::uint64_t body_limit = 0;
+  };
+  admission admit(const request& header, std::uint64_t message_body_limit);
+
+  /// Answers one admitted request. Never throws: every refusal, and an unexpected error, is
+  /// a response (the latter a 500 or 503, logged).
   boost::asio::awaitable<response> handle(request& req, const peer& from);
 
   /// Builds the MIME text and submits it; resumes once it is durable or refused.
@@ -112,6 +121,7 @@ class api {
     const config::tenant_settings* settings = nullptr;
   };
   std::optional<tenant_ref> authenticate(const request& req) const;
+  boost::asio::awaitable<response> dispatch(request& req, const tenant_ref& tenant, std::string_view path);
   boost::asio::awaitable<response> route_v1(request& req, const tenant_ref& tenant, std::string_view path);
   boost::asio::awaitable<response> post_message(request& req, const tenant_ref& tenant);
   boost::asio::awaitable<response> post_raw(request& req, const tenant_ref& tenant);

@@ -34,14 +34,22 @@ bool read_contact(json_reader& r, contacts::contact_update& u) {
       r.fail("consent", "expected an object");
     } else {
       json_reader cr(c->get_object(), r.name("consent."));
-      if (cr.value("contact")) u.contact_allowed = cr.boolean("contact", true);
-      if (cr.value("show_name")) u.show_name = cr.boolean("show_name", true);
-      if (cr.value("show_address")) u.show_address = cr.boolean("show_address", true);
+      // Only an explicit true or false changes consent; null is refused, never read as "yes".
+      for (auto [key, target] : {std::pair{"contact", &u.contact_allowed}, std::pair{"show_name", &u.show_name},
+                                 std::pair{"show_address", &u.show_address}}) {
+        const auto* v = cr.value(key);
+        if (!v) continue;
+        if (!v->is_bool()) cr.fail(key, "expected true or false");
+        else *target = v->get_bool();
+      }
       if (auto unknown = cr.unknown_field(); cr.ok() && unknown) cr.fail(*unknown, "unknown field");
       r.adopt(cr);
     }
   }
-  if (r.value("unsubscribed")) u.unsubscribed = r.boolean("unsubscribed", false);
+  if (const auto* v = r.value("unsubscribed")) {
+    if (!v->is_bool()) r.fail("unsubscribed", "expected true or false");
+    else u.unsubscribed = v->get_bool();
+  }
   u.join = r.strings("lists");
   u.leave = r.strings("unsubscribed_lists");
   if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
@@ -131,7 +139,10 @@ response api::contacts_route(request& req, const tenant_ref& tenant, std::string
     json_reader r(body.object);
     contacts::contact_update u;
     u.email = email;
-    if (r.value("unsubscribed")) u.unsubscribed = r.boolean("unsubscribed", false);
+    if (const auto* v = r.value("unsubscribed")) {
+      if (!v->is_bool()) r.fail("unsubscribed", "expected true or false");
+      else u.unsubscribed = v->get_bool();
+    }
     if (const auto* lists = r.value("lists"); lists && r.ok()) {
       if (!lists->is_object()) r.fail("lists", "expected an object of list name: true or false");
       for (const auto& [name, member] : lists->is_object() ? lists->get_object() : json::object()) {

@@ -121,11 +121,12 @@ asio::awaitable<response> send_mime(api& a, const fields& f, const form_data& fo
   }
   std::string raw = file ? file->data : f.last("message");
   if (raw.empty()) co_return error_response(400, "'message' parameter is missing");
-  std::string from_field;
-  for (const auto& v : submission::header_values(raw, "From")) from_field += v;
-  const auto from = mime::parse_mailboxes(from_field);
-  if (!from.error.empty() || from.items.size() != 1) co_return error_response(400, "the message needs one From mailbox");
-  msg.mail_from = from.items[0].address;
+  // Line endings first: a bare LF could otherwise hide a field from the checks below.
+  if (!submission::is_crlf(raw)) raw = submission::to_crlf(raw);
+  const auto froms = submission::header_values(raw, "From");
+  const auto from = froms.size() == 1 ? mime::parse_single_mailbox(froms[0]) : std::nullopt;
+  if (!from) co_return error_response(400, "the message needs exactly one From field with one mailbox");
+  msg.mail_from = from->address;
   if (!sends_for(settings, msg.mail_from))
     co_return error_response(403, "From: " + domain_of(msg.mail_from) + " is not a sending domain of this account");
   for (const auto& m : to) msg.recipients.push_back(m.address);
@@ -143,11 +144,10 @@ asio::awaitable<response> send_mime(api& a, const fields& f, const form_data& fo
 bool read_message(const fields& f, const form_data& form, composed_message& msg, std::string& error) {
   const auto from_values = f.all("from");
   if (from_values.empty()) return error = "'from' parameter is missing", false;
-  const auto from = mime::parse_mailboxes(from_values.back());
-  if (!from.error.empty() || from.items.size() != 1)
-    return error = "'from' parameter is not a valid address: " + from_values.back(), false;
-  msg.spec.from = from.items[0].display;
-  msg.mail_from = from.items[0].address;
+  const auto from = mime::parse_single_mailbox(from_values.back());
+  if (!from) return error = "'from' parameter is not a valid address: " + from_values.back(), false;
+  msg.spec.from = from->display;
+  msg.mail_from = from->address;
   msg.spec.subject = f.last("subject");
   msg.spec.text = f.last("text");
   msg.spec.html = f.last("html");

@@ -71,6 +71,8 @@ asio::awaitable<response> api::resend(request& req, const tenant_ref& tenant, st
     if (!body.error.empty()) co_return error_response(400, body.error);
     json_reader r(body.object);
     note = r.string("note").value_or("");
+    if (std::any_of(note.begin(), note.end(), [](char c) { return static_cast<unsigned char>(c) < 32 && c != '\n' && c != '\t'; }))
+      r.fail("note", "control characters are not allowed (line breaks are)");
     if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
     if (!r.ok()) co_return error_response(400, r.error());
   }

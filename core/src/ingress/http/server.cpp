@@ -60,11 +60,32 @@ asio::awaitable<void> serve_requests(Stream& stream, beast::tcp_stream& lowest, 
   beast::flat_buffer buffer;
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
-    parser.body_limit(limits.max_body_size);
+    // The body's limit depends on who asks and for what (api::admit), known after the header:
+    // none while the header is read, so that a client without a key hears 401, not 413.
+    parser.body_limit(boost::none);
     parser.header_limit(max_header_size);
     boost::system::error_code ec;
     lowest.expires_after(limits.idle_timeout);
     co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      // Who asks, and for what, before reading a body: a client without a key is answered
+      // before it can make us buffer megabytes.
+      auto admission = handler.admit(parser.get(), limits.max_body_size);
+      if (admission.refusal) {
+        response& refusal = *admission.refusal;
+        refusal.keep_alive(false);
+        co_await write_response(stream, lowest, refusal, limits.request_timeout, ec);
+        co_return;
+      }
+      const auto announced = parser.content_length();
+      if (announced && *announced > admission.body_limit) {
+        response refusal = error_response(413, "request body too large");
+        refusal.keep_alive(false);
+        co_await write_response(stream, lowest, refusal, limits.request_timeout, ec);
+        co_return;
+      }
+      parser.body_limit(admission.body_limit);  // a chunked body is counted as it comes
+    }
     if (!ec && beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
       // curl and others wait for this before sending a large body.
       bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, parser.get().version()};
