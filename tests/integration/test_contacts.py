@@ -64,6 +64,10 @@ class Contacts(HttpTestCase):
         self.assertEqual((r.status, r.json()), (200, {"created": 2, "updated": 0}))
         ann = self.listing("?search=ann")[0]
         self.assertEqual((ann["last_name"], ann["lists"]), ("Lee, Jr.", ["news", "offers"]))
+        excel = "\ufeffemail,unsubscribed\r\ncarl@example.com,TRUE\r\n"
+        r = self.request("POST", "/v1/contacts/import", excel.encode(), content_type="text/csv")
+        self.assertEqual((r.status, r.json()["created"]), (200, 1), r)
+        self.assertTrue(self.listing("?search=carl")[0]["unsubscribed"])
         bad = self.request("POST", "/v1/contacts/import", "email,first_name\nann@example.com,Ann\nnot-an-address,X\n",
                            content_type="text/csv")
         self.assertEqual(bad.status, 400)
@@ -77,7 +81,7 @@ class Contacts(HttpTestCase):
         self.ok("POST", "/v1/contacts", {"contacts": [{"email": "ann@example.com", "lists": ["news", "offers"]}]})
         c = self.ok("PUT", "/v1/contacts/ann@example.com/subscriptions", {"lists": {"offers": False}})
         self.assertEqual((c["lists"], c["unsubscribed_lists"], c["unsubscribed"]), (["news"], ["offers"], False))
-        c = self.ok("PUT", "/v1/contacts/ann@example.com/subscriptions", {"unsubscribed": True})
+        c = self.ok("PUT", "/v1/contacts/ann%40example.com/subscriptions", {"unsubscribed": True})
         self.assertTrue(c["unsubscribed"])
         self.assertEqual(self.request("PUT", "/v1/contacts/nobody@example.com/subscriptions", {}).status, 404)
         self.assertEqual(self.request("PUT", "/v1/contacts/ann@example.com/subscriptions", {},

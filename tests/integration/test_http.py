@@ -130,6 +130,9 @@ class NativeApi(HttpTestCase):
         self.assertEqual(status["recipients"][0]["state"], "queued")
         self.assertEqual(status["recipients"][0]["next_attempt"][:16], later[:16])
         self.assertEqual(inst.maildir_files("ann@example.com"), [])
+        inst.check_run("queue", "flush")  # flushes deferred mail, not scheduled mail
+        time.sleep(1)
+        self.assertEqual(inst.maildir_files("ann@example.com"), [])
         far = (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
         r = self.request("POST", "/v1/messages", message_body(send_at=far))
         self.assertEqual(r.status, 400)
@@ -171,6 +174,13 @@ class Refusals(HttpTestCase):
         self.refused(400, "subject contains a line break", "POST", "/v1/messages", message_body(subject="hi\r\nBcc: victim@example.com"))
         self.refused(400, "line break", "POST", "/v1/messages", message_body(to=["a@example.com\r\nX: y"]))
         self.refused(400, "X-Evil", "POST", "/v1/messages", message_body(headers={"X-Evil": "a\nb"}))
+
+    def test_too_many_recipients_are_refused(self):
+        inst = self.http_install(extra="[smtp]\nmax_recipients = 3\n")
+        self.start(inst)
+        r = self.request("POST", "/v1/messages", message_body(to=[f"r{i}@example.com" for i in range(4)]))
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("at most 3 recipients", r.json()["message"])
 
     def test_a_body_over_the_limit_is_413(self):
         r = self.request("POST", "/v1/messages", message_body(text="x" * 100000))

@@ -174,7 +174,7 @@ int serve_command(const config::settings& s) {
     if (!s.http.listen.empty() || !s.http.tls_listen.empty()) {
       api = std::make_unique<ingress::http::api>(ingress::http::api_services{
           submission, *spool, tenant_directory, metrics, *state, *contact_store, transports, s.server.hostname, std::min(std::chrono::milliseconds(std::chrono::hours(72)), s.delivery.max_age / 2),
-          s.http.rate_limit, s.http.rate_burst,
+          s.smtp.max_recipients, s.http.rate_limit, s.http.rate_burst,
           [&] { return gauges(*spool, smtp.get(), http.get()); }, [&ready] { return ready.load(); }});
       http = std::make_unique<ingress::http::server>(io, s.http, smtp_options.tls, *api);
       http->start();

@@ -496,6 +496,13 @@ void read_tenants(const toml::table& root, settings& s, std::vector<config_error
                           "API key " + k.name + " is also a key of tenant " + it->second});
     }
   }
+  // A misspelt tenant in a route would quietly let its mail take the default route.
+  for (std::size_t i = 0; i < s.delivery.routes.size(); ++i) {
+    for (const auto& t : s.delivery.routes[i].tenants) {
+      const bool exists = std::any_of(s.tenants.begin(), s.tenants.end(), [&](const auto& x) { return x.name == t; });
+      if (!exists) errors.push_back({file, 0, 0, "delivery.routes[" + std::to_string(i) + "].tenant", "no tenant named " + t});
+    }
+  }
   if (!s.smtp.trusted_tenant.empty()) {
     const bool known = std::any_of(s.tenants.begin(), s.tenants.end(), [&](const auto& x) { return x.name == s.smtp.trusted_tenant; });
     if (!known) errors.push_back({file, 0, 0, "smtp.trusted_tenant", "no tenant named " + s.smtp.trusted_tenant});

@@ -3,6 +3,7 @@
 #include "submission/service.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <optional>
 
@@ -10,8 +11,10 @@ namespace postern::contacts {
 namespace {
 
 std::optional<bool> flag_text(std::string_view text) {
-  if (text == "1" || text == "true" || text == "yes") return true;
-  if (text == "0" || text == "false" || text == "no") return false;
+  std::string t(text);
+  for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (t == "1" || t == "true" || t == "yes") return true;
+  if (t == "0" || t == "false" || t == "no") return false;
   return std::nullopt;
 }
 
@@ -83,6 +86,8 @@ csv_table parse_csv(std::string_view text) {
 }
 
 csv_contacts contacts_from_csv(std::string_view text) {
+  // Spreadsheets save "CSV UTF-8" with a byte order mark.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   auto table = parse_csv(text);
   if (!table.error.empty()) return {{}, table.error};
   if (table.rows.empty()) return {{}, "the file is empty; the first line names the columns"};

@@ -682,9 +682,11 @@ std::size_t spool::flush(std::string_view queue_id) {
   const auto now = to_ms(std::chrono::system_clock::now());
   const std::string error = submit_wait([&](writer_statements& s) {
     statement q(s.db, id.empty()
-                          ? "UPDATE recipients SET next_attempt = ?2 WHERE state < 2 AND next_attempt > ?2"
+                          // Never tried and due later: scheduled (send_at), not deferred; left alone.
+                          ? "UPDATE recipients SET next_attempt = ?2 WHERE state < 2 AND next_attempt > ?2 "
+                            "AND attempts > 0"
                           : "UPDATE recipients SET next_attempt = ?2 WHERE message_id = ?1 AND state < 2 "
-                            "AND next_attempt > ?2");
+                            "AND next_attempt > ?2 AND attempts > 0");
     q.bind_or_null(1, id).bind(2, now);
     q.run();
     changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));

@@ -354,6 +354,8 @@ asio::awaitable<response> api::post_message(request& req, const tenant_ref& tena
   request.msg.tenant = tenant.name;
   std::string error;
   if (!read_native_message(body.object, request, error)) co_return error_response(400, error);
+  if (request.msg.recipients.size() > services_.max_recipients)
+    co_return error_response(400, "at most " + std::to_string(services_.max_recipients) + " recipients per request");
   if (!sends_for(tenant.settings, request.msg.mail_from))
     co_return error_response(403, "from: " + domain_of(request.msg.mail_from) + " is not a sending domain of tenant " +
                                       tenant.name);
@@ -424,6 +426,11 @@ asio::awaitable<submitted> api::submit(composed_message& msg) {
 asio::awaitable<submitted> api::submit_raw(composed_message& msg, std::string& raw) {
   submitted out;
   const auto now = std::chrono::system_clock::now();
+  if (msg.recipients.size() > services_.max_recipients) {
+    out.status = 400;
+    out.error = "at most " + std::to_string(services_.max_recipients) + " recipients per message";
+    co_return out;
+  }
   if (msg.send_at > now + services_.max_schedule) {
     out.status = 400;
     out.error = "send_at: at most " + std::to_string(services_.max_schedule.count() / 3600000) + " hours ahead";

@@ -46,6 +46,7 @@ struct api_services {
   const plugin_host::transport_set& transports;  ///< For test sends.
   std::string hostname;
   std::chrono::milliseconds max_schedule = std::chrono::hours(72);  ///< How far ahead send_at may be.
+  std::size_t max_recipients = 1000;  ///< Per request (a message, or a batch); [smtp] max_recipients.
   double rate_limit = 0;  ///< [http] rate_limit: requests per second per tenant (0: none).
   double rate_burst = 0;
   /// Prometheus lines computed at scrape time (queue depth, open connections).

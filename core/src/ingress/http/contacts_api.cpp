@@ -11,6 +11,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/pct_string_view.hpp>
 
 #include <map>
 
@@ -132,7 +133,10 @@ response api::contacts_route(request& req, const tenant_ref& tenant, std::string
   }
   if (rest.starts_with("/") && rest.ends_with("/subscriptions")) {
     if (req.method() != bhttp::verb::put) return error_response(405, "use PUT");
-    const std::string email(rest.substr(1, rest.size() - 1 - 14));
+    // The address arrives percent-encoded by most clients (ann%40example.com).
+    const auto encoded = boost::urls::make_pct_string_view(rest.substr(1, rest.size() - 1 - 14));
+    if (!encoded) return error_response(400, "the address in the path is not valid percent-encoding");
+    const std::string email = encoded->decode();
     if (!store.find(tenant.name, email)) return error_response(404, "no contact " + email);
     const auto body = parse_json_object(req.body());
     if (!body.error.empty()) return error_response(400, body.error);

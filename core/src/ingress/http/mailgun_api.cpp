@@ -193,6 +193,8 @@ asio::awaitable<response> send_message(api& a, const fields& f, const form_data&
   if (!mailboxes(f, "to", to, error) || !mailboxes(f, "cc", cc, error) || !mailboxes(f, "bcc", bcc, error))
     co_return error_response(400, error);
   if (to.empty()) co_return error_response(400, "'to' parameter is missing");
+  if (to.size() + cc.size() + bcc.size() > a.services().max_recipients)
+    co_return error_response(400, "Too many recipients: at most " + std::to_string(a.services().max_recipients));
   const bool testmode = yes(f.last("o:testmode"));
 
   const auto batch_text = f.last("recipient-variables");
