@@ -8,7 +8,10 @@
 namespace postern::contacts {
 namespace {
 
+using spool::from_ms;
+using spool::in_transaction;
 using spool::statement;
+using spool::to_ms;
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS contacts(
@@ -44,10 +47,6 @@ CREATE INDEX IF NOT EXISTS activity_product ON activity(product, kind, contact_i
 CREATE INDEX IF NOT EXISTS activity_contact ON activity(contact_id, kind);
 )sql";
 
-std::int64_t to_ms(time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-time_point from_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -55,17 +54,6 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-template <class Body>
-void in_transaction(spool::database& db, Body body) {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    body();
-    db.exec("COMMIT");
-  } catch (...) {
-    db.exec("ROLLBACK");
-    throw;
-  }
-}
 
 void set_membership(spool::database& db, std::int64_t id, const std::string& list, bool member) {
   statement q(db, "INSERT INTO memberships(contact_id, list, member) VALUES(?1, ?2, ?3) "

@@ -76,12 +76,6 @@ constexpr const char* message_columns =
     "SELECT id, source, tenant, stream, tags, campaign_id, mail_from, envid, ret, arrival, size, held, body "
     "FROM messages ";
 
-std::int64_t to_ms(time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-time_point from_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
-
 std::string tags_to_json(const std::vector<std::string>& tags) {
   if (tags.empty()) return "[]";
   boost::json::array a;

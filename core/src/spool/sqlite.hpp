@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -74,5 +75,26 @@ class statement {
   database& db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
+
+/// Runs `body` in one write transaction (BEGIN IMMEDIATE), rolled back when it throws.
+template <class Body>
+void in_transaction(database& db, Body body) {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    body();
+    db.exec("COMMIT");
+  } catch (...) {
+    db.exec("ROLLBACK");
+    throw;
+  }
+}
+
+/// Times are stored as milliseconds since the Unix epoch.
+inline std::int64_t to_ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+inline std::chrono::system_clock::time_point from_ms(std::int64_t ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
 
 }  // namespace postern::spool

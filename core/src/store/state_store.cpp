@@ -7,7 +7,9 @@
 namespace postern::store {
 namespace {
 
+using spool::in_transaction;
 using spool::statement;
+using spool::to_ms;
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS templates(
@@ -41,24 +43,9 @@ CREATE TABLE IF NOT EXISTS cursors(
   value INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
 
-std::int64_t to_ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
 
 std::int64_t now_ms() { return to_ms(std::chrono::system_clock::now()); }
 
-/// Runs `body` in one transaction (rolled back when it throws).
-template <class Body>
-void in_transaction(spool::database& db, Body body) {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    body();
-    db.exec("COMMIT");
-  } catch (...) {
-    db.exec("ROLLBACK");
-    throw;
-  }
-}
 
 }  // namespace
 
