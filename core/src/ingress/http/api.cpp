@@ -2,6 +2,7 @@
 
 #include "ingress/http/json_reader.hpp"
 #include "ingress/http/mailgun_api.hpp"
+#include "ingress/http/run_blocking.hpp"
 #include "logging/log.hpp"
 #include "mime/address.hpp"
 #include "spool/sqlite.hpp"
@@ -258,6 +259,12 @@ api::admission api::admit(const request& header, std::uint64_t message_body_limi
 
 asio::awaitable<response> api::handle(request& req, const peer& from) {
   const std::string_view path = path_of(req);
+  if (path == "/metrics") {
+    // Gauges query the spool: off the I/O threads, like every other database read.
+    auto scrape = [this, &req, path] { return operations(req, path); };
+    response res = co_await run_blocking(blocking_, scrape, asio::use_awaitable);
+    co_return res;
+  }
   if (!path.starts_with("/v1/") && !path.starts_with("/v3/")) co_return operations(req, path);
   // Admitted already (admit): the key is known good; the lookup is one SHA-256.
   const auto tenant = authenticate(req);
@@ -299,10 +306,6 @@ asio::awaitable<response> api::route_v1(request& req, const tenant_ref& tenant, 
     response res = co_await post_raw(req, tenant);
     co_return res;
   }
-  if (path.starts_with("/v1/messages/") && path.find('/', 13) == std::string_view::npos) {
-    if (method != bhttp::verb::get) co_return error_response(405, "use GET");
-    co_return get_message(tenant, path.substr(13));
-  }
   if (path.starts_with("/v1/messages/") && path.ends_with("/resend")) {
     if (method != bhttp::verb::post) co_return error_response(405, "use POST");
     response res = co_await resend(req, tenant, path.substr(13, path.size() - 13 - 7));
@@ -313,16 +316,36 @@ asio::awaitable<response> api::route_v1(request& req, const tenant_ref& tenant, 
     response res = co_await test_send(req, tenant);
     co_return res;
   }
-  if (path == "/v1/events") {
-    if (method != bhttp::verb::get) co_return error_response(405, "use GET");
-    co_return events(req, tenant);
+  // The rest reads or writes the databases: off the I/O threads. Exceptions come back as a
+  // value and are rethrown here, where handle() turns them into an answer.
+  auto work = [this, &req, &tenant, path]() -> std::variant<response, std::exception_ptr> {
+    try {
+      return route_stored(req, tenant, path);
+    } catch (...) {
+      return std::current_exception();
+    }
+  };
+  auto outcome = co_await run_blocking(blocking_, work, asio::use_awaitable);
+  if (auto* failure = std::get_if<std::exception_ptr>(&outcome)) std::rethrow_exception(*failure);
+  co_return std::move(std::get<response>(outcome));
+}
+
+response api::route_stored(request& req, const tenant_ref& tenant, std::string_view path) {
+  const auto method = req.method();
+  if (path.starts_with("/v1/messages/") && path.find('/', 13) == std::string_view::npos) {
+    if (method != bhttp::verb::get) return error_response(405, "use GET");
+    return get_message(tenant, path.substr(13));
   }
-  if (path == "/v1/webhooks") co_return webhooks_route(req, tenant);
-  if (path == "/v1/contacts" || path.starts_with("/v1/contacts/")) co_return contacts_route(req, tenant, path.substr(12));
-  if (path == "/v1/activity") co_return activity_route(req, tenant);
-  if (path == "/v1/templates") co_return templates_route(req, tenant, "");
-  if (path.starts_with("/v1/templates/")) co_return templates_route(req, tenant, path.substr(14));
-  co_return error_response(404, "no such endpoint: " + std::string(path));
+  if (path == "/v1/events") {
+    if (method != bhttp::verb::get) return error_response(405, "use GET");
+    return events(req, tenant);
+  }
+  if (path == "/v1/webhooks") return webhooks_route(req, tenant);
+  if (path == "/v1/contacts" || path.starts_with("/v1/contacts/")) return contacts_route(req, tenant, path.substr(12));
+  if (path == "/v1/activity") return activity_route(req, tenant);
+  if (path == "/v1/templates") return templates_route(req, tenant, "");
+  if (path.starts_with("/v1/templates/")) return templates_route(req, tenant, path.substr(14));
+  return error_response(404, "no such endpoint: " + std::string(path));
 }
 
 namespace {

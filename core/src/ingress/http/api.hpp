@@ -124,6 +124,8 @@ class api {
   std::optional<tenant_ref> authenticate(const request& req) const;
   boost::asio::awaitable<response> dispatch(request& req, const tenant_ref& tenant, std::string_view path);
   boost::asio::awaitable<response> route_v1(request& req, const tenant_ref& tenant, std::string_view path);
+  /// The endpoints that only read or write the databases; runs on blocking_.
+  response route_stored(request& req, const tenant_ref& tenant, std::string_view path);
   boost::asio::awaitable<response> post_message(request& req, const tenant_ref& tenant);
   boost::asio::awaitable<response> post_raw(request& req, const tenant_ref& tenant);
   response get_message(const tenant_ref& tenant, std::string_view id);
@@ -146,6 +148,7 @@ class api {
   api_services services_;
   rate_limiter limiter_;
   boost::asio::thread_pool test_sends_{2};  ///< Runs transports for /v1/test-send.
+  boost::asio::thread_pool blocking_{2};    ///< Database work of requests, off the I/O threads.
 };
 
 /// True when the tenant may send from this address (its sending domains, when it has any).

@@ -59,7 +59,10 @@ auto async_deliver(asio::thread_pool& pool, postern::transport& t, postern::deli
 
 }  // namespace
 
-api::~api() { test_sends_.join(); }
+api::~api() {
+  test_sends_.join();
+  blocking_.join();
+}
 
 asio::awaitable<response> api::resend(request& req, const tenant_ref& tenant, std::string_view id) {
   auto found = services_.spool.load(id, true);
