@@ -178,17 +178,18 @@ std::vector<webhook_delivery> state_store::due_webhooks(std::chrono::system_cloc
 }
 
 void state_store::webhook_done(std::int64_t id) {
+  // A finished delivery is not kept: its outcome is in the spool's event log ("webhook").
   std::lock_guard lock(mutex_);
-  statement q(*db_, "UPDATE webhook_deliveries SET state = 1, attempts = attempts + 1 WHERE id = ?1");
+  statement q(*db_, "DELETE FROM webhook_deliveries WHERE id = ?1");
   q.bind(1, id);
   q.run();
 }
 
 void state_store::webhook_failed(std::int64_t id, std::optional<std::chrono::system_clock::time_point> next) {
+  if (!next) return webhook_done(id);  // given up: recorded in the event log, like a success
   std::lock_guard lock(mutex_);
-  statement q(*db_,
-              "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?2, next_attempt = ?3 WHERE id = ?1");
-  q.bind(1, id).bind(2, static_cast<std::int64_t>(next ? 0 : 2)).bind(3, next ? to_ms(*next) : now_ms());
+  statement q(*db_, "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt = ?2 WHERE id = ?1");
+  q.bind(1, id).bind(2, to_ms(*next));
   q.run();
 }
 

@@ -59,8 +59,9 @@ class state_store {
                               std::chrono::system_clock::time_point first_attempt);
   /// Deliveries due now, oldest first.
   std::vector<webhook_delivery> due_webhooks(std::chrono::system_clock::time_point now, std::size_t limit);
+  /// A delivery succeeded: it is removed (its outcome is in the spool's event log).
   void webhook_done(std::int64_t id);
-  /// Another failed attempt: try again at `next`, or give up when `next` is empty.
+  /// Another failed attempt: try again at `next`, or give up (and remove it) when `next` is empty.
   void webhook_failed(std::int64_t id, std::optional<std::chrono::system_clock::time_point> next);
 
  private:
