@@ -15,6 +15,7 @@
 
 #include <cstring>
 #include <map>
+#include <thread>
 
 namespace json = boost::json;
 
@@ -22,7 +23,9 @@ namespace postern::webhooks {
 namespace {
 
 constexpr std::size_t events_per_round = 500;
-constexpr std::size_t sends_per_round = 50;
+constexpr std::size_t sends_per_round = 200;
+constexpr std::size_t sends_per_tenant = 10;  // per round
+constexpr std::size_t lane_count = 4;         // deliveries in flight at once
 
 /// The webhook name of a spool event type, or empty when webhooks are not sent for it.
 std::string webhook_type(const std::string& spool_type) {
@@ -204,29 +207,59 @@ std::string dispatcher::signed_body(const store::webhook_delivery& d) {
 }
 
 void dispatcher::send_due(std::chrono::system_clock::time_point now) {
-  for (const auto& d : state_.due_webhooks(now, sends_per_round)) {
-    const auto result = post_(d.url, signed_body(d));
-    const auto data = json::parse(d.payload).as_object();
-    const std::string queue_id(data.at("message").as_object().at("queue-id").as_string());
-    const std::string recipient(data.at("recipient").as_string());
-    spool::event_record event{std::chrono::system_clock::now(), queue_id, recipient, "webhook", "",
-                              {result.success() ? 250 : 451, result.success() ? "2.0.0" : "4.4.0",
-                               d.event_type + " to " + d.url + ": " + result.text}};
-    if (result.success()) {
-      state_.webhook_done(d.id);
-    } else {
-      const auto& schedule = options_.retry_schedule;
-      std::optional<std::chrono::system_clock::time_point> next;
-      if (d.attempts < schedule.size()) next = now + schedule[d.attempts];
-      if (!next) event.reply = {551, "5.4.0", d.event_type + " to " + d.url + ": gave up: " + result.text};
-      state_.webhook_failed(d.id, next);
-      logging::get("webhooks")->warn("{} webhook for {} to {} failed ({}){}", d.event_type, d.tenant, d.url,
-                                     result.text, next ? ", will retry" : ", giving up");
-    }
-    spool::attempt_record record;
-    record.events.push_back(std::move(event));
-    spool_.record(std::move(record), [](const std::string&) {});
+  // A few lanes at once, each tenant in one lane and at most a few deliveries of a tenant per
+  // round: a tenant whose URL hangs holds up its own webhooks (and a few others' in its lane),
+  // not everyone's.
+  std::map<std::string, std::vector<store::webhook_delivery>> by_tenant;
+  for (auto& d : state_.due_webhooks(now, sends_per_round)) {
+    auto& mine = by_tenant[d.tenant];
+    if (mine.size() < sends_per_tenant) mine.push_back(std::move(d));
   }
+  std::vector<std::vector<store::webhook_delivery>> lanes(std::min(lane_count, by_tenant.size()));
+  std::size_t next_lane = 0;
+  for (auto& [tenant, deliveries] : by_tenant) {
+    auto& lane = lanes[next_lane++ % lanes.size()];
+    lane.insert(lane.end(), std::make_move_iterator(deliveries.begin()), std::make_move_iterator(deliveries.end()));
+  }
+  std::vector<std::thread> threads;
+  for (auto& lane : lanes) {
+    threads.emplace_back([this, &lane, now] {
+      for (const auto& d : lane) {
+        if (stopping()) return;  // the rest stays due for the next start
+        send_one(d, now);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+bool dispatcher::stopping() {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+void dispatcher::send_one(const store::webhook_delivery& d, std::chrono::system_clock::time_point now) {
+  const auto result = post_(d.url, signed_body(d));
+  const auto data = json::parse(d.payload).as_object();
+  const std::string queue_id(data.at("message").as_object().at("queue-id").as_string());
+  const std::string recipient(data.at("recipient").as_string());
+  spool::event_record event{std::chrono::system_clock::now(), queue_id, recipient, "webhook", "",
+                            {result.success() ? 250 : 451, result.success() ? "2.0.0" : "4.4.0",
+                             d.event_type + " to " + d.url + ": " + result.text}};
+  if (result.success()) {
+    state_.webhook_done(d.id);
+  } else {
+    const auto& schedule = options_.retry_schedule;
+    std::optional<std::chrono::system_clock::time_point> next;
+    if (d.attempts < schedule.size()) next = now + schedule[d.attempts];
+    if (!next) event.reply = {551, "5.4.0", d.event_type + " to " + d.url + ": gave up: " + result.text};
+    state_.webhook_failed(d.id, next);
+    logging::get("webhooks")->warn("{} webhook for {} failed ({}){}", d.event_type, d.tenant, result.text,
+                                   next ? ", will retry" : ", giving up");
+  }
+  spool::attempt_record record;
+  record.events.push_back(std::move(event));
+  spool_.record(std::move(record), [](const std::string&) {});
 }
 
 }  // namespace postern::webhooks

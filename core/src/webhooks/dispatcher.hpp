@@ -46,8 +46,11 @@ struct dispatcher_options {
 /// neither lost nor queued twice across a crash. Deliveries are POSTed with a Mailgun-style
 /// signature (HMAC-SHA256 of timestamp and token under the tenant's signing key), retried on
 /// the schedule until a 2xx, and each attempt is written to the spool's event log ("webhook").
+/// A round posts in a few lanes at once, each tenant in one lane and only a few of a tenant's
+/// deliveries per round, so that one tenant's slow URL does not hold up everyone.
 ///
-/// Runs on its own thread; start() once, stop() before the spool and store go away.
+/// Runs on its own thread (and, for a round, its lanes); start() once, stop() before the
+/// spool and store go away. The poster must be thread-safe.
 class dispatcher {
  public:
   dispatcher(spool::spool& spool, store::state_store& state, dispatcher_options options, poster post = public_poster());
@@ -62,6 +65,8 @@ class dispatcher {
   void loop();
   void generate(std::chrono::system_clock::time_point now);
   void send_due(std::chrono::system_clock::time_point now);
+  void send_one(const store::webhook_delivery& d, std::chrono::system_clock::time_point now);
+  bool stopping();
   std::string signed_body(const store::webhook_delivery& d) ;
 
   spool::spool& spool_;

@@ -9,6 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include <deque>
 
 namespace postern::webhooks {
@@ -27,9 +30,13 @@ struct fake_poster {
   };
   std::vector<call> calls;
   std::deque<long> statuses;
+  std::mutex mutex;  // the dispatcher posts from several lanes at once
+  std::function<void(const std::string& url)> before;  // runs outside the lock, if set
 
   poster fn() {
     return [this](const std::string& url, const std::string& body) {
+      if (before) before(url);
+      std::lock_guard lock(mutex);
       calls.push_back({url, body});
       long status = 200;
       if (!statuses.empty()) {
@@ -331,6 +338,32 @@ TEST_F(dispatcher_test, webhook_events_themselves_are_not_posted) {
     spool_.wait_idle();
   }
   EXPECT_EQ(poster_.calls.size(), 1u);
+}
+
+TEST_F(dispatcher_test, a_tenant_whose_url_hangs_does_not_hold_up_another) {
+  store_->set_webhooks("slow", {{"delivered", "https://slow.example/hook"}});
+  store_->set_webhooks("quick", {{"delivered", "https://quick.example/hook"}});
+  const auto slow_id = enqueue("slow", {"a@example.com"});
+  const auto quick_id = enqueue("quick", {"b@example.com"});
+  record(slow_id, "a@example.com", "delivered");
+  record(quick_id, "b@example.com", "delivered");
+  // The slow tenant's POST waits until the quick tenant's has been made: with one lane for
+  // everyone it would wait in vain (and give up after its bound).
+  std::mutex m;
+  std::condition_variable cv;
+  bool quick_posted = false, quick_came_first = false;
+  poster_.before = [&](const std::string& url) {
+    std::unique_lock lock(m);
+    if (url.find("quick") != std::string::npos) {
+      quick_posted = true;
+      cv.notify_all();
+    } else {
+      quick_came_first = cv.wait_for(lock, 10s, [&] { return quick_posted; });
+    }
+  };
+  make_dispatcher().run_once(std::chrono::system_clock::now());
+  EXPECT_TRUE(quick_came_first);
+  EXPECT_EQ(poster_.calls.size(), 2u);
 }
 
 }  // namespace
