@@ -492,8 +492,10 @@ asio::awaitable<submitted> api::submit_raw(composed_message& msg, std::string& r
   if (out.queue_id.empty()) out.suppressed = true;  // policies dropped every recipient
   services_.metrics.add("postern_http_messages_accepted_total", 1, {{"tenant", msg.tenant}});
   if (!msg.origin_key.empty() && !out.queue_id.empty()) {
-    // Perhaps a retry: answer what the first request was answered.
-    if (auto first = services_.spool.load(out.queue_id, true)) {
+    // Perhaps a retry: answer what the first request was answered (read off the I/O threads).
+    auto load = [this, id = out.queue_id] { return services_.spool.load(id, true); };
+    auto first = co_await run_blocking(blocking_, load, asio::use_awaitable);
+    if (first) {
       const auto first_ids = submission::header_values(first->msg->raw, "Message-ID");
       if (!first_ids.empty()) out.message_id = unbracketed(first_ids.front());
       out.recipients.clear();

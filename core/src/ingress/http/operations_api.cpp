@@ -2,6 +2,7 @@
 
 #include "ingress/http/api.hpp"
 #include "ingress/http/json_reader.hpp"
+#include "ingress/http/run_blocking.hpp"
 #include "logging/log.hpp"
 #include "mime/note.hpp"
 #include "submission/header_block.hpp"
@@ -65,7 +66,8 @@ api::~api() {
 }
 
 asio::awaitable<response> api::resend(request& req, const tenant_ref& tenant, std::string_view id) {
-  auto found = services_.spool.load(id, true);
+  auto load = [this, queue_id = std::string(id)] { return services_.spool.load(queue_id, true); };
+  auto found = co_await run_blocking(blocking_, load, asio::use_awaitable);
   if (!found || found->msg->tenant != tenant.name) co_return error_response(404, "no message " + std::string(id));
   if (found->msg->raw.empty()) co_return error_response(410, "the content of message " + std::string(id) + " is no longer kept");
   std::string note;
@@ -100,8 +102,11 @@ asio::awaitable<response> api::resend(request& req, const tenant_ref& tenant, st
   spool::attempt_record record;
   record.events.push_back({std::chrono::system_clock::now(), std::string(id), "", "resent", "",
                            {250, "2.0.0", "resent as " + s.queue_id + (note.empty() ? "" : " with a note")}});
-  if (auto error = services_.spool.record_wait(std::move(record)); !error.empty())
-    logging::get("http")->warn("{}: resend not recorded on the original: {}", id, error);
+  auto note_on_original = [this, record = std::move(record)]() mutable {
+    return services_.spool.record_wait(std::move(record));
+  };
+  const std::string error = co_await run_blocking(blocking_, note_on_original, asio::use_awaitable);
+  if (!error.empty()) logging::get("http")->warn("{}: resend not recorded on the original: {}", id, error);
   json::array recipients;
   for (std::size_t i = 0; i < s.recipients.size(); ++i)
     recipients.push_back(json::object{{"address", s.recipients[i]}, {"id", s.queue_id + "." + std::to_string(i)}});
