@@ -111,6 +111,52 @@ class Contacts(HttpTestCase):
         self.assertEqual(self.request("GET", "/v1/contacts?status=dormant").status, 400)
 
 
+class Audiences(HttpTestCase):
+    def test_rules_select_who_a_campaign_is_for(self):
+        inst = self.http_install()
+        self.start(inst)
+        events = [
+            # ann bought X and Y; bob bought X, Y and Z; carl bought X only; dora has Z in her cart
+            # and X in her wishlist, bought nothing; erin bought X and has Y in her cart.
+            {"email": "ann@example.com", "type": "order", "products": ["X", "Y"], "time": days_ago(30)},
+            {"email": "bob@example.com", "type": "order", "products": ["X"], "time": days_ago(20)},
+            {"email": "bob@example.com", "type": "order", "products": ["Y", "Z"], "time": days_ago(10)},
+            {"email": "carl@example.com", "type": "order", "products": ["X"], "time": days_ago(500)},
+            {"email": "dora@example.com", "type": "cart", "products": ["Z"]},
+            {"email": "dora@example.com", "type": "wishlist", "products": ["X"]},
+            {"email": "erin@example.com", "type": "order", "products": ["X"], "time": days_ago(5)},
+            {"email": "erin@example.com", "type": "cart", "products": ["Y"]},
+            {"email": "fred@example.com", "type": "order", "products": ["Y"], "time": days_ago(5)},
+            {"email": "fred@example.com", "type": "cart", "products": ["Y"]},
+        ]
+        self.assertEqual(self.request("POST", "/v1/activity", {"events": events}).status, 200)
+        self.request("POST", "/v1/contacts", {"contacts": [{"email": "dora@example.com", "lists": ["news"]}]})
+
+        def selected(rule):
+            r = self.request("POST", "/v1/audiences/preview", rule)
+            self.assertEqual(r.status, 200, r)
+            body = r.json()
+            emails = [c["email"] for c in body["sample"]]
+            self.assertEqual(body["count"], len(emails))
+            return emails
+
+        self.assertEqual(selected({"bought_all": ["X", "Y"], "bought_none": ["Z"]}), ["ann@example.com"])
+        self.assertEqual(selected({"bought_any": ["Y", "Z"]}),
+                         ["ann@example.com", "bob@example.com", "fred@example.com"])
+        self.assertEqual(selected({"any_purchase": True, "active_within_days": 365}),
+                         ["ann@example.com", "bob@example.com", "erin@example.com", "fred@example.com"])
+        # Prospects: something in the cart or wishlist never ordered (fred ordered his Y).
+        self.assertEqual(selected({"prospects": True}), ["dora@example.com", "erin@example.com"])
+        self.assertEqual(selected({"lists": ["news"]}), ["dora@example.com"])
+        self.assertEqual(selected({"bought_all": ["X"], "active_within_days": 100}),
+                         ["ann@example.com", "bob@example.com", "erin@example.com"])
+        self.assertEqual(self.request("POST", "/v1/audiences/preview", {}, key=OTHER_KEY).json()["count"], 0)
+        bad = self.request("POST", "/v1/audiences/preview", {"bought": ["X"]})
+        self.assertEqual((bad.status, bad.json()["message"]), (400, "bought: unknown field"))
+        bad = self.request("POST", "/v1/audiences/preview", {"active_within_days": 0})
+        self.assertIn("active_within_days", bad.json()["message"])
+
+
 class ContactsCli(HttpTestCase):
     def test_import_and_list_from_the_command_line(self):
         inst = self.http_install()

@@ -186,6 +186,58 @@ contact contact_row(statement& q) {
 }
 }  // namespace
 
+namespace {
+
+/// "?N, ?N+1, …" for a list bound from parameter `first` on.
+std::string placeholders(std::size_t count, int first) {
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) out += (i ? ", ?" : "?") + std::to_string(first + static_cast<int>(i));
+  return out;
+}
+
+}  // namespace
+
+std::vector<contact> contact_store::select(std::string_view tenant, const audience_rule& rule, time_point now) {
+  std::lock_guard lock(mutex_);
+  // Each condition is a clause over the contact; lists are bound as parameters, never
+  // spliced into the text. The activity index (product, kind, contact_id) serves the
+  // product conditions; contacts are per tenant, so activity needs no tenant of its own.
+  std::string sql = std::string(contact_columns) + "WHERE tenant = ?1";
+  std::vector<std::string> values;
+  int next = 2;
+  auto bind_list = [&](const std::vector<std::string>& list) {
+    const auto text = placeholders(list.size(), next);
+    next += static_cast<int>(list.size());
+    values.insert(values.end(), list.begin(), list.end());
+    return text;
+  };
+  // kind 0 is an order (activity_kind::order).
+  if (!rule.bought_all.empty())
+    sql += " AND id IN (SELECT contact_id FROM activity WHERE kind = 0 AND product IN (" +
+           bind_list(rule.bought_all) + ") GROUP BY contact_id HAVING COUNT(DISTINCT product) = " +
+           std::to_string(rule.bought_all.size()) + ")";
+  if (!rule.bought_any.empty())
+    sql += " AND id IN (SELECT contact_id FROM activity WHERE kind = 0 AND product IN (" + bind_list(rule.bought_any) + "))";
+  if (!rule.bought_none.empty())
+    sql += " AND id NOT IN (SELECT contact_id FROM activity WHERE kind = 0 AND product IN (" +
+           bind_list(rule.bought_none) + "))";
+  if (rule.any_purchase) sql += " AND EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = contacts.id AND a.kind = 0)";
+  if (rule.prospects)
+    sql += " AND EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = contacts.id AND a.kind IN (1, 2) AND NOT EXISTS "
+           "(SELECT 1 FROM activity b WHERE b.contact_id = contacts.id AND b.kind = 0 AND b.product = a.product))";
+  if (!rule.lists.empty())
+    sql += " AND id IN (SELECT contact_id FROM memberships WHERE member = 1 AND list IN (" + bind_list(rule.lists) + "))";
+  if (rule.active_within) sql += " AND last_interaction >= ?" + std::to_string(next);
+  sql += " ORDER BY email";
+  statement q(*db_, sql.c_str());
+  q.bind(1, tenant);
+  for (std::size_t i = 0; i < values.size(); ++i) q.bind(static_cast<int>(i) + 2, values[i]);
+  if (rule.active_within) q.bind(next, to_ms(now - *rule.active_within));
+  std::vector<contact> out;
+  while (q.step()) out.push_back(contact_row(q));
+  return out;
+}
+
 std::optional<contact> contact_store::find(std::string_view tenant, std::string_view email) {
   std::lock_guard lock(mutex_);
   statement q(*db_, (std::string(contact_columns) + "WHERE tenant = ?1 AND email = ?2").c_str());

@@ -78,6 +78,18 @@ struct contact_query {
   std::string after;         ///< A page token from contact_page::next.
 };
 
+/// Who a campaign is for: every condition given must hold (an empty one is not a condition).
+/// "Bought X and Y but not yet Z" is bought_all = {X, Y}, bought_none = {Z}.
+struct audience_rule {
+  std::vector<std::string> bought_all;   ///< Ordered every one of these products.
+  std::vector<std::string> bought_any;   ///< Ordered at least one of these.
+  std::vector<std::string> bought_none;  ///< Ordered none of these.
+  bool any_purchase = false;             ///< Ordered anything at all.
+  bool prospects = false;                ///< Has a product in the cart or wishlist that they never ordered.
+  std::vector<std::string> lists;        ///< A member of at least one of these lists.
+  std::optional<std::chrono::hours> active_within;  ///< An interaction in this window.
+};
+
 /// Each tenant's contacts and their activity (orders, cart and wishlist adds, signups), in one
 /// SQLite database (WAL, synchronous=FULL) of its own, apart from the spool and the gateway's
 /// state: audiences are selected from it with queries over millions of rows.
@@ -95,6 +107,9 @@ class contact_store {
   std::size_t record(std::string_view tenant, const std::vector<activity>& events, time_point now);
 
   std::optional<contact> find(std::string_view tenant, std::string_view email);
+  /// The contacts a rule selects, in address order. Consent and unsubscribes are not applied
+  /// here: that is the policies' work, so that a report can say what each of them dropped.
+  std::vector<contact> select(std::string_view tenant, const audience_rule& rule, time_point now);
   contact_page list(std::string_view tenant, const contact_query& query, time_point active_since);
 
  private:

@@ -343,6 +343,7 @@ response api::route_stored(request& req, const tenant_ref& tenant, std::string_v
   if (path == "/v1/webhooks") return webhooks_route(req, tenant);
   if (path == "/v1/contacts" || path.starts_with("/v1/contacts/")) return contacts_route(req, tenant, path.substr(12));
   if (path == "/v1/activity") return activity_route(req, tenant);
+  if (path == "/v1/audiences/preview") return audience_preview(req, tenant);
   if (path == "/v1/templates") return templates_route(req, tenant, "");
   if (path.starts_with("/v1/templates/")) return templates_route(req, tenant, path.substr(14));
   return error_response(404, "no such endpoint: " + std::string(path));

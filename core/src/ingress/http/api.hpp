@@ -136,6 +136,7 @@ class api {
   // Contacts and activity (contacts_api.cpp).
   response contacts_route(request& req, const tenant_ref& tenant, std::string_view rest);
   response activity_route(request& req, const tenant_ref& tenant);
+  response audience_preview(request& req, const tenant_ref& tenant);
   response operations(const request& req, std::string_view path);
 
   // Templates (templates_api.cpp).

@@ -77,6 +77,24 @@ json::object contact_json(const contacts::contact& c, std::chrono::system_clock:
           {"last_interaction", format_rfc3339(c.last_interaction)}};
 }
 
+/// An audience rule from JSON; false with the reader's error set.
+bool read_audience(json_reader& r, contacts::audience_rule& rule) {
+  rule.bought_all = r.strings("bought_all");
+  rule.bought_any = r.strings("bought_any");
+  rule.bought_none = r.strings("bought_none");
+  rule.any_purchase = r.boolean("any_purchase", false);
+  rule.prospects = r.boolean("prospects", false);
+  rule.lists = r.strings("lists");
+  if (const auto* days = r.value("active_within_days"); days && !days->is_null()) {
+    if (!days->is_int64() || days->get_int64() < 1 || days->get_int64() > 36500)
+      r.fail("active_within_days", "expected a whole number of days, 1 to 36500");
+    else
+      rule.active_within = std::chrono::hours(24 * days->get_int64());
+  }
+  if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+  return r.ok();
+}
+
 response upserted(const contacts::upsert_counts& n) {
   return json_response(200, json::object{{"created", n.created}, {"updated", n.updated}});
 }
@@ -160,6 +178,20 @@ response api::contacts_route(request& req, const tenant_ref& tenant, std::string
     return json_response(200, contact_json(*store.find(tenant.name, email), now - activity_window));
   }
   return error_response(rest.empty() ? 405 : 404, rest.empty() ? "use GET or POST" : "no such endpoint");
+}
+
+response api::audience_preview(request& req, const tenant_ref& tenant) {
+  if (req.method() != bhttp::verb::post) return error_response(405, "use POST");
+  const auto body = parse_json_object(req.body());
+  if (!body.error.empty()) return error_response(400, body.error);
+  json_reader r(body.object);
+  contacts::audience_rule rule;
+  if (!read_audience(r, rule)) return error_response(400, r.error());
+  const auto now = std::chrono::system_clock::now();
+  const auto selected = services_.contacts.select(tenant.name, rule, now);
+  json::array sample;
+  for (std::size_t i = 0; i < selected.size() && i < 10; ++i) sample.push_back(contact_json(selected[i], now - activity_window));
+  return json_response(200, json::object{{"count", selected.size()}, {"sample", std::move(sample)}});
 }
 
 response api::activity_route(request& req, const tenant_ref& tenant) {
