@@ -197,44 +197,75 @@ std::string placeholders(std::size_t count, int first) {
 
 }  // namespace
 
-std::vector<contact> contact_store::select(std::string_view tenant, const audience_rule& rule, time_point now) {
-  std::lock_guard lock(mutex_);
+namespace {
+
+/// The WHERE clause of an audience rule, and the values its parameters take (?1 is the tenant).
+struct audience_query {
+  std::string where;
+  std::vector<std::string> values;  // ?2, ?3, ...
+  std::optional<std::int64_t> since;  // the last parameter, when the rule has a window
+};
+
+audience_query build_audience_query(const audience_rule& rule, time_point now) {
   // Each condition is a clause over the contact; lists are bound as parameters, never
   // spliced into the text. The activity index (product, kind, contact_id) serves the
   // product conditions; contacts are per tenant, so activity needs no tenant of its own.
-  std::string sql = std::string(contact_columns) + "WHERE tenant = ?1";
-  std::vector<std::string> values;
+  audience_query q;
+  q.where = "WHERE tenant = ?1";
   int next = 2;
   auto bind_list = [&](const std::vector<std::string>& list) {
     const auto text = placeholders(list.size(), next);
     next += static_cast<int>(list.size());
-    values.insert(values.end(), list.begin(), list.end());
+    q.values.insert(q.values.end(), list.begin(), list.end());
     return text;
   };
   // kind 0 is an order (activity_kind::order).
   if (!rule.bought_all.empty())
-    sql += " AND id IN (SELECT contact_id FROM activity WHERE kind = 0 AND product IN (" +
-           bind_list(rule.bought_all) + ") GROUP BY contact_id HAVING COUNT(DISTINCT product) = " +
-           std::to_string(rule.bought_all.size()) + ")";
+    q.where += " AND id IN (SELECT contact_id FROM activity WHERE kind = 0 AND product IN (" +
+               bind_list(rule.bought_all) + ") GROUP BY contact_id HAVING COUNT(DISTINCT product) = " +
+               std::to_string(rule.bought_all.size()) + ")";
   if (!rule.bought_any.empty())
-    sql += " AND id IN (SELECT contact_id FROM activity WHERE kind = 0 AND product IN (" + bind_list(rule.bought_any) + "))";
+    q.where += " AND id IN (SELECT contact_id FROM activity WHERE kind = 0 AND product IN (" +
+               bind_list(rule.bought_any) + "))";
   if (!rule.bought_none.empty())
-    sql += " AND id NOT IN (SELECT contact_id FROM activity WHERE kind = 0 AND product IN (" +
-           bind_list(rule.bought_none) + "))";
-  if (rule.any_purchase) sql += " AND EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = contacts.id AND a.kind = 0)";
+    q.where += " AND id NOT IN (SELECT contact_id FROM activity WHERE kind = 0 AND product IN (" +
+               bind_list(rule.bought_none) + "))";
+  if (rule.any_purchase)
+    q.where += " AND EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = contacts.id AND a.kind = 0)";
   if (rule.prospects)
-    sql += " AND EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = contacts.id AND a.kind IN (1, 2) AND NOT EXISTS "
-           "(SELECT 1 FROM activity b WHERE b.contact_id = contacts.id AND b.kind = 0 AND b.product = a.product))";
+    q.where += " AND EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = contacts.id AND a.kind IN (1, 2) AND NOT "
+               "EXISTS (SELECT 1 FROM activity b WHERE b.contact_id = contacts.id AND b.kind = 0 AND b.product = a.product))";
   if (!rule.lists.empty())
-    sql += " AND id IN (SELECT contact_id FROM memberships WHERE member = 1 AND list IN (" + bind_list(rule.lists) + "))";
-  if (rule.active_within) sql += " AND last_interaction >= ?" + std::to_string(next);
-  sql += " ORDER BY email";
-  statement q(*db_, sql.c_str());
-  q.bind(1, tenant);
-  for (std::size_t i = 0; i < values.size(); ++i) q.bind(static_cast<int>(i) + 2, values[i]);
-  if (rule.active_within) q.bind(next, to_ms(now - *rule.active_within));
-  std::vector<contact> out;
-  while (q.step()) out.push_back(contact_row(q));
+    q.where += " AND id IN (SELECT contact_id FROM memberships WHERE member = 1 AND list IN (" +
+               bind_list(rule.lists) + "))";
+  if (rule.active_within) {
+    q.where += " AND last_interaction >= ?" + std::to_string(next);
+    q.since = to_ms(now - *rule.active_within);
+  }
+  return q;
+}
+
+void bind_audience(statement& st, std::string_view tenant, const audience_query& q) {
+  st.bind(1, tenant);
+  for (std::size_t i = 0; i < q.values.size(); ++i) st.bind(static_cast<int>(i) + 2, q.values[i]);
+  if (q.since) st.bind(static_cast<int>(q.values.size()) + 2, *q.since);
+}
+
+}  // namespace
+
+audience_preview contact_store::preview(std::string_view tenant, const audience_rule& rule, time_point now,
+                                        std::size_t sample_size) {
+  std::lock_guard lock(mutex_);
+  const auto q = build_audience_query(rule, now);
+  audience_preview out;
+  // Counted in SQL: a preview of a million-contact audience does not load a million rows.
+  statement count(*db_, ("SELECT COUNT(*) FROM contacts " + q.where).c_str());
+  bind_audience(count, tenant, q);
+  if (count.step()) out.count = static_cast<std::size_t>(count.column_int(0));
+  statement sample(*db_, (std::string(contact_columns) + q.where + " ORDER BY email LIMIT " +
+                          std::to_string(sample_size)).c_str());
+  bind_audience(sample, tenant, q);
+  while (sample.step()) out.sample.push_back(contact_row(sample));
   return out;
 }
 

@@ -90,6 +90,12 @@ struct audience_rule {
   std::optional<std::chrono::hours> active_within;  ///< An interaction in this window.
 };
 
+/// How many contacts a rule selects, and the first few of them by address.
+struct audience_preview {
+  std::size_t count = 0;
+  std::vector<contact> sample;
+};
+
 /// Each tenant's contacts and their activity (orders, cart and wishlist adds, signups), in one
 /// SQLite database (WAL, synchronous=FULL) of its own, apart from the spool and the gateway's
 /// state: audiences are selected from it with queries over millions of rows.
@@ -107,9 +113,10 @@ class contact_store {
   std::size_t record(std::string_view tenant, const std::vector<activity>& events, time_point now);
 
   std::optional<contact> find(std::string_view tenant, std::string_view email);
-  /// The contacts a rule selects, in address order. Consent and unsubscribes are not applied
-  /// here: that is the policies' work, so that a report can say what each of them dropped.
-  std::vector<contact> select(std::string_view tenant, const audience_rule& rule, time_point now);
+  /// How many contacts a rule selects, and the first `sample_size` by address, counted in SQL.
+  /// Consent and unsubscribes are not applied here: that is the policies' work, so that a
+  /// report can say what each of them dropped.
+  audience_preview preview(std::string_view tenant, const audience_rule& rule, time_point now, std::size_t sample_size);
   contact_page list(std::string_view tenant, const contact_query& query, time_point active_since);
 
  private:

@@ -188,10 +188,10 @@ response api::audience_preview(request& req, const tenant_ref& tenant) {
   contacts::audience_rule rule;
   if (!read_audience(r, rule)) return error_response(400, r.error());
   const auto now = std::chrono::system_clock::now();
-  const auto selected = services_.contacts.select(tenant.name, rule, now);
+  const auto preview = services_.contacts.preview(tenant.name, rule, now, 10);
   json::array sample;
-  for (std::size_t i = 0; i < selected.size() && i < 10; ++i) sample.push_back(contact_json(selected[i], now - activity_window));
-  return json_response(200, json::object{{"count", selected.size()}, {"sample", std::move(sample)}});
+  for (const auto& c : preview.sample) sample.push_back(contact_json(c, now - activity_window));
+  return json_response(200, json::object{{"count", preview.count}, {"sample", std::move(sample)}});
 }
 
 response api::activity_route(request& req, const tenant_ref& tenant) {
