@@ -118,35 +118,6 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(const std::
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  std::chrono::milliseconds total{0};
-  if (text.empty()) return std::nullopt;
-  while (!text.empty()) {
-    std::size_t digits = 0;
-    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-    if (digits == 0 || digits > 9) return std::nullopt;
-    const long long n = std::stoll(std::string(text.substr(0, digits)));
-    text.remove_prefix(digits);
-    std::size_t unit = 0;
-    while (unit < text.size() && std::isalpha(static_cast<unsigned char>(text[unit]))) ++unit;
-    const auto u = text.substr(0, unit);
-    text.remove_prefix(unit);
-    if (u == "ms")
-      total += std::chrono::milliseconds(n);
-    else if (u == "s")
-      total += std::chrono::seconds(n);
-    else if (u == "m")
-      total += std::chrono::minutes(n);
-    else if (u == "h")
-      total += std::chrono::hours(n);
-    else if (u == "d")
-      total += std::chrono::hours(24 * n);
-    else
-      return std::nullopt;
-  }
-  if (total.count() <= 0) return std::nullopt;
-  return total;
-}
 
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now) {

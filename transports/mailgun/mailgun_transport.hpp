@@ -3,6 +3,7 @@
 #include "http_client.hpp"
 
 #include <postern/host.hpp>
+#include <postern/duration.hpp>
 #include <postern/transport.hpp>
 
 #include <chrono>
@@ -51,9 +52,8 @@ mailgun_outcome map_mailgun_response(const http_response& response, std::chrono:
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
                                                       std::chrono::system_clock::time_point now);
 
-/// Parses a duration setting: a whole number and a unit (ms, s, m, h, d), several parts
-/// adding up ("1m30s"). Nothing for a malformed or zero one.
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+/// Duration settings read as the gateway reads its own (postern/duration.hpp).
+using postern::parse_duration;
 
 /// Sends mail through Mailgun's HTTP API: one POST of the raw message per delivery attempt to
 /// /v3/{domain}/messages.mime, with a `to` field per recipient of the attempt.

@@ -9,39 +9,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <postern/duration.hpp>
+
 namespace postern::transports {
 namespace {
-
-/// A duration setting: a whole number and a unit (ms, s, m, h, d), parts adding up ("1m30s").
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  std::chrono::milliseconds total{0};
-  if (text.empty()) return std::nullopt;
-  while (!text.empty()) {
-    std::size_t digits = 0;
-    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-    if (digits == 0 || digits > 9) return std::nullopt;
-    const long long n = std::stoll(std::string(text.substr(0, digits)));
-    text.remove_prefix(digits);
-    std::size_t unit = 0;
-    while (unit < text.size() && std::isalpha(static_cast<unsigned char>(text[unit]))) ++unit;
-    const auto u = text.substr(0, unit);
-    text.remove_prefix(unit);
-    if (u == "ms")
-      total += std::chrono::milliseconds(n);
-    else if (u == "s")
-      total += std::chrono::seconds(n);
-    else if (u == "m")
-      total += std::chrono::minutes(n);
-    else if (u == "h")
-      total += std::chrono::hours(n);
-    else if (u == "d")
-      total += std::chrono::hours(24 * n);
-    else
-      return std::nullopt;
-  }
-  if (total.count() <= 0) return std::nullopt;
-  return total;
-}
 
 /// Empty when `path` is a regular file we may execute, else why not.
 std::string unusable(const std::string& path) {
