@@ -68,4 +68,35 @@ boost::asio::ip::tcp::endpoint parse_endpoint(const std::string& text) {
   return {address, static_cast<unsigned short>(port)};
 }
 
+std::unique_ptr<boost::asio::ip::tcp::acceptor> listen_on(boost::asio::io_context& io, const std::string& text,
+                                                         const std::string& what) {
+  using boost::asio::ip::tcp;
+  tcp::endpoint endpoint;
+  try {
+    endpoint = parse_endpoint(text);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(what + ": bad listen address: " + std::string(e.what()));
+  }
+  auto acceptor = std::make_unique<tcp::acceptor>(io);
+  boost::system::error_code ec;
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(boost::asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error(what + ": cannot listen on " + text + ": " + ec.message());
+  return acceptor;
+}
+
+std::vector<std::string> bound_addresses(const std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>>& acceptors) {
+  std::vector<std::string> out;
+  for (const auto& a : acceptors) {
+    boost::system::error_code ec;
+    const auto e = a->local_endpoint(ec);
+    if (ec) continue;
+    const auto host = e.address().to_string();
+    out.push_back((e.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(e.port()));
+  }
+  return out;
+}
+
 }  // namespace postern::ingress::smtp

@@ -30,20 +30,7 @@ server::~server() {
 
 void server::start() {
   auto bind = [&](const std::string& text, bool implicit_tls) {
-    tcp::endpoint endpoint;
-    try {
-      endpoint = parse_endpoint(text);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("smtp: bad listen address: " + std::string(e.what()));
-    }
-    auto acceptor = std::make_unique<tcp::acceptor>(io_);
-    boost::system::error_code ec;
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) throw std::runtime_error("smtp: cannot listen on " + text + ": " + ec.message());
-    acceptors_.push_back(std::move(acceptor));
+    acceptors_.push_back(listen_on(io_, text, "smtp"));
     implicit_tls_.push_back(implicit_tls);
   };
   for (const auto& l : options_.smtp.listen) bind(l, false);
@@ -64,17 +51,7 @@ void server::stop() {
   }
 }
 
-std::vector<std::string> server::bound() const {
-  std::vector<std::string> out;
-  for (const auto& a : acceptors_) {
-    boost::system::error_code ec;
-    const auto e = a->local_endpoint(ec);
-    if (ec) continue;
-    const auto host = e.address().to_string();
-    out.push_back((e.address().is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(e.port()));
-  }
-  return out;
-}
+std::vector<std::string> server::bound() const { return bound_addresses(acceptors_); }
 
 asio::awaitable<void> server::accept_loop(tcp::acceptor& acceptor, bool implicit_tls) {
   for (;;) {
