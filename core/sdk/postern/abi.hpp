@@ -9,7 +9,10 @@
 /// (a virtual function, a value type's layout, an entry point's signature). Plugins record
 /// the value they were compiled with in their descriptor; the host compares it with its own.
 /// 2: recipient_result::retry_after.
-#define POSTERN_SDK_ABI_VERSION 2
+/// 3: campaigns: submission_view::campaign and ::contacts, policy_stage::campaign, verdict::cost,
+///    policy::on_campaign_start/on_campaign_end, host::store, host::unsubscribe_url, host::route_of,
+///    new_message::origin_key.
+#define POSTERN_SDK_ABI_VERSION 3
 #endif
 
 namespace postern {

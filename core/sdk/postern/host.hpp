@@ -63,6 +63,9 @@ struct new_message {
   std::string campaign_id;
   envelope env;     ///< recipients' `index` fields are assigned by the gateway.
   std::string raw;  ///< RFC 5322 text; LF or CRLF line endings. Message-ID/Date added if missing.
+  /// Optional. A second message with the same key is not stored again: the first one's queue
+  /// id is answered. Makes a notice sent again after a crash arrive once.
+  std::string origin_key;
 };
 
 /// Outcome of a submission: the queue id on success, or the reply that refused it.
@@ -75,6 +78,24 @@ struct submit_result {
 /// Called once when a submission is durable in the spool or has been refused.
 /// Runs on a gateway thread: keep it short and do not block.
 using submit_callback = std::function<void(submit_result)>;
+
+/// A small durable key-value store of the plugin's own: keys of one plugin never meet another's.
+/// Every call commits before it returns (synchronous, fsync'd), except inside
+/// policy::on_campaign_start, where the calls join the campaign's transaction.
+/// Thread-safe. Throws std::runtime_error when the database fails (the policy chain turns an
+/// escaped exception into a 451 defer).
+class plugin_store {
+ public:
+  virtual ~plugin_store() = default;
+  virtual std::optional<std::string> get(std::string_view key) = 0;
+  virtual void put(std::string_view key, std::string_view value) = 0;
+  /// Stores the value only if the key is absent; true if it stored it.
+  virtual bool put_new(std::string_view key, std::string_view value) = 0;
+  /// Adds `delta` to the integer at `key` (0 when absent) unless the sum would exceed
+  /// `ceiling`; answers the new value, or nothing (and changes nothing) when it would.
+  virtual std::optional<std::int64_t> add(std::string_view key, std::int64_t delta, std::int64_t ceiling) = 0;
+  virtual void erase(std::string_view key) = 0;
+};
 
 /// The gateway as a plugin sees it.
 class host {
@@ -95,6 +116,17 @@ class host {
   virtual void submit(new_message msg, submit_callback done) = 0;
   /// Metrics registry shared by the whole gateway.
   virtual postern::metrics& metrics() = 0;
+  /// The plugin's own durable store.
+  virtual plugin_store& store() = 0;
+  /// The name of the delivery route (`[[delivery.routes]]` name, or "default") that `msg`
+  /// would take to `recipient`; only the tenant, stream, tags and sender of `msg` are read.
+  /// Empty where the gateway does not deliver (one-shot commands).
+  virtual std::string route_of(const message& msg, std::string_view recipient) = 0;
+  /// A one-click unsubscribe link (RFC 8058) for one recipient, signed by the gateway and
+  /// served by its HTTP server: a POST to it unsubscribes the address from `list` (from
+  /// everything when `list` is empty). Empty when the gateway has no HTTP listener.
+  virtual std::string unsubscribe_url(std::string_view tenant, std::string_view email, std::string_view list,
+                                      std::string_view campaign_id) = 0;
 };
 
 }  // namespace postern

@@ -4,6 +4,8 @@
 
 #include <postern/types.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,27 @@ enum class policy_stage {
   mail_from,  ///< Sender known (SMTP MAIL); recipients and content not yet.
   recipient,  ///< One more recipient known (SMTP RCPT); `submission_view::recipients` ends with it.
   content,    ///< Whole message known (end of DATA, a REST message, a campaign recipient).
+  campaign,   ///< A whole campaign, before any recipient is selected: `recipients` is empty and
+              ///< `raw` is its message as rendered without a recipient. A reject refuses it whole.
+};
+
+/// What the tenant's contact store knows of one campaign recipient.
+struct contact_facts {
+  bool contact_allowed = true;   ///< The contact lets the tenant write to them.
+  bool unsubscribed = false;     ///< Unsubscribed from everything the tenant sends.
+  std::vector<std::string> left_lists;  ///< Lists the contact unsubscribed from.
+  std::chrono::system_clock::time_point last_interaction{};  ///< Latest order, cart, wishlist or signup.
+  bool buyer = false;            ///< Has ordered at least once.
+  bool prospect = false;         ///< Has a product in the cart or wishlist that they never ordered.
+};
+
+/// The campaign a submission belongs to.
+struct campaign_info {
+  std::string id;           ///< Empty during a dry run (nothing is recorded).
+  std::string name;
+  std::string list;         ///< The list the campaign goes to (its unsubscribe scope), or empty.
+  std::string fingerprint;  ///< Hex digest of the tenant, the normalized content and the audience rule.
+  bool resend = false;      ///< The tenant asked to send again what an earlier campaign sent.
 };
 
 /// What a policy sees of a submission. References are valid for the duration of the call only.
@@ -25,7 +48,11 @@ struct submission_view {
   const std::string& mail_from;
   const std::vector<recipient>& recipients;
   const std::string& raw;   ///< Empty before the content stage.
-  bool dry_run;             ///< True when a campaign report runs the chain without sending.
+  bool dry_run;             ///< True when a campaign report runs the chain without sending:
+                            ///< decide exactly as for a send, but record nothing.
+  const campaign_info* campaign = nullptr;  ///< Set for campaign submissions only.
+  /// For campaign submissions: one entry per recipient, in the order of `recipients`.
+  const std::vector<contact_facts>* contacts = nullptr;
 };
 
 /// A recipient a policy removes from a submission, with the reason (recorded as `suppressed`).
@@ -46,6 +73,9 @@ struct verdict {
   std::vector<dropped_recipient> drops;      ///< Recipients to suppress (accept only).
   std::vector<header_field> add_headers;     ///< Headers to prepend (content stage only).
   std::string route;                         ///< A transport name to prefer, or empty.
+  /// Credits this submission costs the tenant (a pricing policy sets it). A campaign's report
+  /// sums it over the recipients; the policy charges the sum in on_campaign_start.
+  std::int64_t cost = 0;
 
   static verdict accept() { return {}; }
   static verdict reject(int code, std::string enhanced, std::string text) {
@@ -74,11 +104,28 @@ struct outcome_event {
   smtp_reply reply;
 };
 
+/// A campaign as a whole: what it selected and where its recipients stand.
+struct campaign_summary {
+  std::string id;
+  std::string tenant;
+  std::string name;
+  const campaign_info* info = nullptr;  ///< Valid for the duration of the call.
+  std::uint64_t selected = 0;   ///< Contacts the audience selected.
+  std::uint64_t dropped = 0;    ///< Removed by policies.
+  std::uint64_t queued = 0;     ///< Handed to the spool.
+  std::uint64_t delivered = 0, deferred = 0, failed = 0;
+  std::uint64_t cancelled = 0;  ///< Never sent because the campaign was cancelled.
+  std::int64_t cost = 0;        ///< Sum of the recipients' verdict costs.
+  std::chrono::system_clock::time_point started{}, finished{};
+  bool was_cancelled = false;
+};
+
 /// A policy plugin. Policies run in the configured order; the first reject or defer ends the
 /// chain.
 ///
 /// Threading: `check` may be called from several threads at once and must not block for long
-/// (it runs while an SMTP client waits). `on_outcome` is called on a delivery thread.
+/// (it runs while an SMTP client waits). `on_outcome` is called on a delivery thread; the
+/// campaign hooks on the campaign thread.
 /// Exceptions: none may escape; the host treats one that does as a 451 defer.
 class policy {
  public:
@@ -87,6 +134,15 @@ class policy {
   virtual verdict check(const submission_view& submission, policy_stage stage) = 0;
   /// Learns the outcome of a delivery. Default: ignore.
   virtual void on_outcome(const outcome_event&) {}
+  /// A campaign is about to be sent (never called for a dry run): its recipients are chosen and
+  /// `summary.cost` is known. Runs inside the one transaction that records the campaign and its
+  /// recipients, and that also holds every `host::store()` write any policy makes here: a reject
+  /// refuses the campaign whole and rolls all of them back. Default: accept.
+  virtual verdict on_campaign_start(const campaign_summary&) { return verdict::accept(); }
+  /// Every recipient of a campaign reached a final state, or it was cancelled. Called at least
+  /// once per campaign (again after a crash that fell before the gateway recorded the call);
+  /// use `new_message::origin_key` or the store to make effects happen exactly once.
+  virtual void on_campaign_end(const campaign_summary&) {}
 };
 
 }  // namespace postern

@@ -11,6 +11,8 @@
 #include "plugin_host/policy_set.hpp"
 #include "plugin_host/transport_set.hpp"
 #include "spool/spool.hpp"
+#include "campaign/campaign_service.hpp"
+#include "campaign/unsubscribe_links.hpp"
 #include "contacts/contact_store.hpp"
 #include "store/state_store.hpp"
 #include "webhooks/dispatcher.hpp"
@@ -94,6 +96,18 @@ std::string gauges(spool::spool& spool, const ingress::smtp::server* smtp, const
 
 }  // namespace
 
+namespace {
+/// Where recipients reach this server: [http] public_url, or else the first listener as
+/// bound (known once it listens: the configured port may be 0).
+std::string public_url(const config::settings& s, const ingress::http::server* http) {
+  if (!s.http.public_url.empty()) return s.http.public_url;
+  if (!http) return {};
+  const auto bound = http->bound();
+  if (bound.empty()) return {};
+  return (s.http.listen.empty() ? "https://" : "http://") + bound.front();
+}
+}  // namespace
+
 int serve_command(const config::settings& s) {
   logging::init(s.server.log_level);
   auto log = logging::get("postern");
@@ -123,6 +137,15 @@ int serve_command(const config::settings& s) {
     log->critical("cannot open the contacts database in {}: {}", s.server.data_dir.string(), e.what());
     return EX_CANTCREAT;
   }
+  std::unique_ptr<campaign::campaign_store> campaign_data;
+  try {
+    campaign_data = std::make_unique<campaign::campaign_store>(s.server.data_dir / "campaigns.db");
+  } catch (const std::exception& e) {
+    log->critical("cannot open the campaigns database in {}: {}", s.server.data_dir.string(), e.what());
+    return EX_CANTCREAT;
+  }
+  // Unsubscribe links are signed with a key of the gateway's own, kept with its other keys.
+  campaign::unsubscribe_links unsubscribe(public_url(s, nullptr), state->signing_key("postern:unsubscribe-links"));
   const bool private_hooks = s.http.webhooks_to_private_networks;
   webhooks::dispatcher webhook_dispatcher(*spool, *state, {}, [private_hooks](const std::string& url, const std::string& body) {
     return webhooks::curl_post(url, body, private_hooks);
@@ -132,7 +155,11 @@ int serve_command(const config::settings& s) {
   log_plugins(plugins);
 
   asio::io_context io;
-  plugin_host::gateway_services gateway{s.server.hostname, s.server.data_dir, &metrics, nullptr};
+  plugin_host::gateway_services gateway{s.server.hostname, s.server.data_dir, &metrics, nullptr, campaign_data.get()};
+  gateway.unsubscribe_url = [&unsubscribe](std::string_view tenant, std::string_view email, std::string_view list,
+                                             std::string_view campaign) {
+      return unsubscribe.url(tenant, email, list, campaign);
+    };
   std::unique_ptr<plugin_host::policy_set> policies;
   try {
     policies = std::make_unique<plugin_host::policy_set>(s, plugins, gateway);
@@ -144,6 +171,11 @@ int serve_command(const config::settings& s) {
   if (!transports.pick())
     log->error("no transport is available: mail is accepted and kept in the queue until one is (see `postern plugins`)");
 
+  // Policies may ask where a message would go (activity_window lifts its window per route).
+  const delivery::router route_finder(s.delivery.routes, transports);
+  gateway.route_of = [&route_finder](const postern::message& m, std::string_view recipient) {
+    return route_finder.route(m, recipient).route;
+  };
   submission::service submission(*spool, policies->chain(), {s.server.hostname, s.submission.max_message_size, &metrics});
   gateway.submit = [&submission](postern::new_message m, postern::submit_callback done, const std::string& plugin) {
     submission::request req;
@@ -154,11 +186,13 @@ int serve_command(const config::settings& s) {
     req.env = std::move(m.env);
     req.raw = std::move(m.raw);
     req.source = "plugin:" + plugin;
+    if (!m.origin_key.empty()) req.origin_key = "plugin:" + plugin + ":" + m.origin_key;
     submission.submit(std::move(req), std::move(done));
   };
 
   delivery::engine engine(io, *spool, transports, policies->chain(), engine_options_from(s), &metrics);
   maildrop::pickup pickup(io, s.maildrop_dir(), submission);
+  campaign::campaign_service campaigns(submission, *spool, *contact_store, *campaign_data, policies->chain());
 
   tenants::directory tenant_directory(s.tenants);
   std::unique_ptr<ingress::smtp::server> smtp;
@@ -175,9 +209,11 @@ int serve_command(const config::settings& s) {
       api = std::make_unique<ingress::http::api>(ingress::http::api_services{
           submission, *spool, tenant_directory, metrics, *state, *contact_store, transports, s.server.hostname, std::min(std::chrono::milliseconds(std::chrono::hours(72)), s.delivery.max_age / 2),
           s.smtp.max_recipients, s.http.rate_limit, s.http.rate_burst,
-          [&] { return gauges(*spool, smtp.get(), http.get()); }, [&ready] { return ready.load(); }});
+          [&] { return gauges(*spool, smtp.get(), http.get()); }, [&ready] { return ready.load(); },
+          &campaigns, campaign_data.get(), &unsubscribe});
       http = std::make_unique<ingress::http::server>(io, s.http, smtp_options.tls, *api);
       http->start();
+      unsubscribe.set_base_url(public_url(s, http.get()));
     }
   } catch (const std::exception& e) {
     log->critical("{}", e.what());
@@ -223,6 +259,7 @@ int serve_command(const config::settings& s) {
   engine.start();
   pickup.start();
   webhook_dispatcher.start();
+  campaigns.run();
   ready = true;
   log->info("postern ready");
   const std::size_t threads =
@@ -236,6 +273,7 @@ int serve_command(const config::settings& s) {
   // Submissions still being committed call back into the pickup and SMTP sessions: let them
   // finish now, while those still exist (their posts to the stopped io_context never run).
   webhook_dispatcher.stop();
+  campaigns.stop();
   spool->wait_idle();
   transports.stop_all();
   engine.stop();

@@ -382,6 +382,12 @@ void read_http(const toml::table& root, settings& s, std::vector<config_error>& 
   }
   h.webhooks_to_private_networks =
       r.get<bool>("webhooks_to_private_networks", "true or false").value_or(h.webhooks_to_private_networks);
+  if (auto url = r.string("public_url")) {
+    if (!url->starts_with("http://") && !url->starts_with("https://"))
+      r.error((*t)["public_url"].node(), "public_url", "expected an http:// or https:// URL");
+    else
+      h.public_url = url->ends_with("/") ? url->substr(0, url->size() - 1) : *url;
+  }
   if (!h.tls_listen.empty() && s.tls.certificate.empty())
     r.error((*t)["tls_listen"].node(), "tls_listen", "needs [tls] certificate and private_key");
   r.report_unknown_keys();

@@ -106,6 +106,9 @@ struct http_settings {
   double rate_limit = 0;                        ///< Requests per second per tenant; 0: no limit.
   double rate_burst = 0;                        ///< Bucket size; 0: twice the rate.
   bool webhooks_to_private_networks = false;    ///< Let webhook URLs reach loopback and private addresses.
+  /// How recipients reach this server (unsubscribe links), e.g. "https://mail.shop.example";
+  /// empty: "http://" and the first listen address.
+  std::string public_url;
 };
 
 /// `[tls]`: certificate and key for STARTTLS and implicit TLS.

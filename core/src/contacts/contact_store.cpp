@@ -82,7 +82,7 @@ const char* to_string(activity_kind kind) {
   return "?";
 }
 
-contact_store::contact_store(const std::filesystem::path& file) {
+contact_store::contact_store(const std::filesystem::path& file) : file_(file) {
   std::filesystem::create_directories(file.parent_path());
   db_ = std::make_unique<spool::database>(file, false);
   db_->exec("PRAGMA journal_mode=WAL");
@@ -266,6 +266,59 @@ audience_preview contact_store::preview(std::string_view tenant, const audience_
                           std::to_string(sample_size)).c_str());
   bind_audience(sample, tenant, q);
   while (sample.step()) out.sample.push_back(contact_row(sample));
+  return out;
+}
+
+namespace {
+
+/// The columns of a selected contact: the contact's, then buyer, prospect and the lists left.
+constexpr const char* selected_columns =
+    "SELECT id, email, first_name, last_name, contact_allowed, show_name, show_address, unsubscribed, created, "
+    "last_interaction, "
+    "EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = contacts.id AND a.kind = 0), "
+    "EXISTS (SELECT 1 FROM activity a WHERE a.contact_id = contacts.id AND a.kind IN (1, 2) AND NOT EXISTS "
+    "(SELECT 1 FROM activity b WHERE b.contact_id = contacts.id AND b.kind = 0 AND b.product = a.product)), "
+    "(SELECT group_concat(list, char(10)) FROM memberships m WHERE m.contact_id = contacts.id AND m.member = 0) "
+    "FROM contacts ";
+
+selected_contact selected_row(statement& q) {
+  selected_contact s;
+  s.person = contact_row(q);
+  s.buyer = q.column_int(10) != 0;
+  s.prospect = q.column_int(11) != 0;
+  const std::string left = q.column_text(12);
+  for (std::size_t start = 0; start < left.size();) {
+    const auto end = std::min(left.find('\n', start), left.size());
+    s.person.left.push_back(left.substr(start, end - start));
+    start = end + 1;
+  }
+  return s;
+}
+
+}  // namespace
+
+void contact_store::select(std::string_view tenant, const audience_rule& rule, time_point now,
+                           const std::function<void(selected_contact&)>& each) {
+  std::lock_guard lock(select_mutex_);
+  if (!select_db_) select_db_ = std::make_unique<spool::database>(file_, true);
+  const auto q = build_audience_query(rule, now);
+  statement rows(*select_db_, (std::string(selected_columns) + q.where + " ORDER BY email").c_str());
+  bind_audience(rows, tenant, q);
+  while (rows.step()) {
+    auto c = selected_row(rows);
+    each(c);
+  }
+}
+
+std::vector<selected_contact> contact_store::lookup(std::string_view tenant, const std::vector<std::string>& emails) {
+  std::lock_guard lock(mutex_);
+  statement q(*db_, (std::string(selected_columns) + "WHERE tenant = ?1 AND email = ?2").c_str());
+  std::vector<selected_contact> out;
+  for (const auto& e : emails) {
+    q.bind(1, tenant).bind(2, lower(e));
+    if (q.step()) out.push_back(selected_row(q));
+    q.reset();
+  }
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,6 +97,13 @@ struct audience_preview {
   std::vector<contact> sample;
 };
 
+/// A contact an audience selected, with what the campaign policies decide on.
+struct selected_contact {
+  contact person;          ///< `left` is filled; `lists` is not.
+  bool buyer = false;      ///< Ordered at least once.
+  bool prospect = false;   ///< A product in the cart or wishlist that they never ordered.
+};
+
 /// Each tenant's contacts and their activity (orders, cart and wishlist adds, signups), in one
 /// SQLite database (WAL, synchronous=FULL) of its own, apart from the spool and the gateway's
 /// state: audiences are selected from it with queries over millions of rows.
@@ -118,6 +126,12 @@ class contact_store {
   /// report can say what each of them dropped.
   audience_preview preview(std::string_view tenant, const audience_rule& rule, time_point now, std::size_t sample_size);
   contact_page list(std::string_view tenant, const contact_query& query, time_point active_since);
+  /// Every contact a rule selects, by address, handed to `each` one at a time (a million-contact
+  /// audience is never held in memory). Reads on a connection of its own: writes go on meanwhile.
+  void select(std::string_view tenant, const audience_rule& rule, time_point now,
+              const std::function<void(selected_contact&)>& each);
+  /// The same facts for given addresses (lower-cased); unknown ones are left out.
+  std::vector<selected_contact> lookup(std::string_view tenant, const std::vector<std::string>& emails);
 
  private:
   std::int64_t ensure(std::string_view tenant, std::string_view email, time_point now, bool& created);
@@ -125,6 +139,9 @@ class contact_store {
 
   std::mutex mutex_;
   std::unique_ptr<spool::database> db_;
+  std::filesystem::path file_;
+  std::mutex select_mutex_;
+  std::unique_ptr<spool::database> select_db_;  // opened on first select
 };
 
 /// "a***@example.com": the first character of the local part, the domain kept.

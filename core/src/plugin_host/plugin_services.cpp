@@ -9,7 +9,8 @@ plugin_services::plugin_services(std::string plugin_name, config::toml_section s
     : name_(std::move(plugin_name)),
       section_(std::move(section)),
       gateway_(gateway),
-      logger_(logging::get("plugin." + name_)) {}
+      logger_(logging::get("plugin." + name_)),
+      store_(name_, gateway.data) {}
 
 void plugin_services::log(postern::log_level level, std::string_view text) {
   logger_->log(logging::to_spdlog(level), "{}", text);
@@ -26,6 +27,11 @@ void plugin_services::submit(postern::new_message msg, postern::submit_callback 
     return;
   }
   gateway_.submit(std::move(msg), std::move(done), name_);
+}
+
+std::string plugin_services::unsubscribe_url(std::string_view tenant, std::string_view email, std::string_view list,
+                                             std::string_view campaign_id) {
+  return gateway_.unsubscribe_url ? gateway_.unsubscribe_url(tenant, email, list, campaign_id) : std::string();
 }
 
 postern::metrics& plugin_services::metrics() {

@@ -27,6 +27,7 @@ chain_result chain::evaluate(const postern::submission_view& view, postern::poli
     }
     for (auto& h : v.add_headers) result.add_headers.push_back(std::move(h));
     if (result.route.empty()) result.route = v.route;
+    result.cost += v.cost;
   }
   return result;
 }
@@ -37,6 +38,36 @@ void chain::notify(const postern::outcome_event& event) const {
       p.impl->on_outcome(event);
     } catch (const std::exception& e) {
       logging::get("policy")->error("policy {} threw in on_outcome: {}", p.name, e.what());
+    }
+  }
+}
+
+chain_result chain::campaign_start(const postern::campaign_summary& summary) const {
+  chain_result result;
+  for (const auto& p : policies_) {
+    postern::verdict v;
+    try {
+      v = p.impl->on_campaign_start(summary);
+    } catch (const std::exception& e) {
+      logging::get("policy")->error("policy {} threw in on_campaign_start: {}", p.name, e.what());
+      v = postern::verdict::defer(451, "4.3.0", "Temporary policy failure");
+    }
+    if (v.decision != postern::verdict::action::accept) {
+      result.decision = v.decision;
+      result.reply = v.reply;
+      result.decided_by = p.name;
+      return result;
+    }
+  }
+  return result;
+}
+
+void chain::campaign_end(const postern::campaign_summary& summary) const {
+  for (const auto& p : policies_) {
+    try {
+      p.impl->on_campaign_end(summary);
+    } catch (const std::exception& e) {
+      logging::get("policy")->error("policy {} threw in on_campaign_end: {}", p.name, e.what());
     }
   }
 }

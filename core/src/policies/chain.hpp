@@ -23,6 +23,7 @@ struct chain_result {
   std::vector<std::string> drop_policies;          ///< Which policy dropped each one.
   std::vector<postern::header_field> add_headers;  ///< From every policy, in order.
   std::string route;                  ///< The first route any policy chose.
+  std::int64_t cost = 0;              ///< Sum of the accepting policies' costs.
 };
 
 /// Runs policies in their configured order. The first reject or defer ends the chain; drops,
@@ -35,6 +36,11 @@ class chain {
   chain_result evaluate(const postern::submission_view& view, postern::policy_stage stage) const;
   /// Tells every policy an outcome. Exceptions from a policy are swallowed (and logged).
   void notify(const postern::outcome_event& event) const;
+  /// Asks every policy, in order, whether a campaign may start; the first refusal ends it
+  /// (an exception counts as a 451 defer). Only `decision`, `reply` and `decided_by` are set.
+  chain_result campaign_start(const postern::campaign_summary& summary) const;
+  /// Tells every policy a campaign ended. Exceptions are swallowed (and logged).
+  void campaign_end(const postern::campaign_summary& summary) const;
   bool empty() const noexcept { return policies_.empty(); }
 
  private:

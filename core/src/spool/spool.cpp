@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS events(
   enhanced TEXT,
   text TEXT);
 CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
+-- A campaign's progress and cancel read its messages.
+CREATE INDEX IF NOT EXISTS messages_campaign ON messages(campaign_id) WHERE campaign_id IS NOT NULL;
 -- Finished messages whose content is kept for a while (resends): what purge_content drops.
 CREATE INDEX IF NOT EXISTS messages_kept ON messages(done_at) WHERE done_at IS NOT NULL AND body IS NOT NULL;
 PRAGMA user_version = 2;
@@ -613,6 +615,52 @@ spool_stats spool::stats() {
   statement m(*reader_db_, "SELECT COUNT(*) FROM messages WHERE done_at IS NULL");
   if (m.step()) s.messages_pending = static_cast<std::uint64_t>(m.column_int(0));
   return s;
+}
+
+spool_stats spool::campaign_stats(std::string_view campaign_id) {
+  std::lock_guard lock(reader_mutex_);
+  spool_stats s;
+  statement q(*reader_db_, "SELECT r.state, COUNT(*) FROM messages m JOIN recipients r ON r.message_id = m.id "
+                           "WHERE m.campaign_id = ?1 GROUP BY r.state");
+  q.bind(1, campaign_id);
+  while (q.step()) {
+    const auto n = static_cast<std::uint64_t>(q.column_int(1));
+    switch (static_cast<recipient_state>(q.column_int(0))) {
+      case recipient_state::queued: s.queued = n; break;
+      case recipient_state::deferred: s.deferred = n; break;
+      case recipient_state::delivered: s.delivered = n; break;
+      case recipient_state::failed: s.failed = n; break;
+    }
+  }
+  statement m(*reader_db_, "SELECT COUNT(*) FROM messages WHERE campaign_id = ?1 AND done_at IS NULL");
+  m.bind(1, campaign_id);
+  if (m.step()) s.messages_pending = static_cast<std::uint64_t>(m.column_int(0));
+  return s;
+}
+
+std::size_t spool::cancel_campaign(std::string_view campaign_id) {
+  std::size_t changed = 0;
+  const std::string id(campaign_id);
+  const auto now = std::chrono::system_clock::now();
+  const std::string error = submit_wait([&](writer_statements& s) {
+    std::vector<std::string> ids;
+    statement open(s.db, "SELECT id FROM messages WHERE campaign_id = ?1 AND done_at IS NULL");
+    open.bind(1, id);
+    while (open.step()) ids.push_back(open.column_text(0));
+    statement mark(s.db, "UPDATE recipients SET state = 3, last_code = 550, last_enhanced = '5.0.0', "
+                         "last_text = 'campaign cancelled' WHERE message_id = ?1 AND state < 2");
+    statement drop(s.db, "UPDATE messages SET body = NULL, done_at = ?2 WHERE id = ?1 AND done_at IS NULL");
+    for (const auto& message : ids) {
+      mark.bind(1, message);
+      mark.run();
+      drop.bind(1, message).bind(2, to_ms(now));
+      drop.run();
+      s.add_event({now, message, "", "deleted", "", {550, "5.0.0", "campaign cancelled"}});
+    }
+    changed = ids.size();
+  });
+  if (!error.empty()) throw std::runtime_error(error);
+  return changed;
 }
 
 std::size_t spool::admin(std::string_view queue_id, const char* sql, const char* event_type) {

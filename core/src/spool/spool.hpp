@@ -178,6 +178,8 @@ class spool {
   /// Stored events (no "accepted") with seq > `after_seq`, in order, at most `limit`.
   std::vector<feed_event> events_after(std::int64_t after_seq, std::size_t limit);
   spool_stats stats();
+  /// Recipient counts of one campaign's messages (messages_pending: those not finished).
+  spool_stats campaign_stats(std::string_view campaign_id);
 
   // Operator actions (`postern queue …`). Each commits before it returns and answers how many
   // messages (for flush: pending recipients) it changed. An empty id in flush means all.
@@ -185,6 +187,9 @@ class spool {
   std::size_t release(std::string_view queue_id);
   std::size_t remove(std::string_view queue_id);
   std::size_t flush(std::string_view queue_id);
+  /// Ends every unfinished message of a campaign as `remove` does, with the text "campaign
+  /// cancelled"; returns how many messages. A delivery already under way may still finish.
+  std::size_t cancel_campaign(std::string_view campaign_id);
   /// Drops the content of messages finished longer than keep_content ago; returns how many.
   std::size_t purge_content(time_point now);
 

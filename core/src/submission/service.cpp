@@ -61,50 +61,74 @@ std::string service::complete_headers(std::string raw, const request& req, const
 }
 
 void service::submit(request req, postern::submit_callback done) {
-  auto& log = log_;
-  // Every way in (SMTP, maildrop, plugins) meets the same limit here.
+  const auto result = check(req);
+  if (result.refusal) return done(*result.refusal);
+  spool_checked(std::move(req), result, std::move(done));
+}
+
+checked service::check(request& req) {
+  checked out;
+  // Every way in (SMTP, maildrop, plugins, campaigns) meets the same limits here.
   if (req.raw.size() > identity_.max_message_size)
-    return done(refused(552, "5.3.4", "Message size exceeds fixed maximum message size"));
-  if (!req.env.mail_from.empty() && !valid_address(req.env.mail_from))
-    return done(refused(553, "5.1.7", "Bad sender address syntax: " + req.env.mail_from));
-  if (req.env.recipients.empty()) return done(refused(554, "5.5.1", "No valid recipients"));
-  for (std::size_t i = 0; i < req.env.recipients.size(); ++i) {
+    out.refusal = refused(552, "5.3.4", "Message size exceeds fixed maximum message size");
+  else if (!req.env.mail_from.empty() && !valid_address(req.env.mail_from))
+    out.refusal = refused(553, "5.1.7", "Bad sender address syntax: " + req.env.mail_from);
+  else if (req.env.recipients.empty())
+    out.refusal = refused(554, "5.5.1", "No valid recipients");
+  for (std::size_t i = 0; !out.refusal && i < req.env.recipients.size(); ++i) {
     auto& r = req.env.recipients[i];
-    if (!valid_address(r.address)) return done(refused(553, "5.1.3", "Bad recipient address syntax: " + r.address));
+    if (!valid_address(r.address)) out.refusal = refused(553, "5.1.3", "Bad recipient address syntax: " + r.address);
     r.index = static_cast<std::uint32_t>(i);
   }
+  if (out.refusal) return out;
 
-  const auto now = std::chrono::system_clock::now();
-  const std::string queue_id = spool::make_queue_id(now);
+  out.now = std::chrono::system_clock::now();
+  out.queue_id = spool::make_queue_id(out.now);
   // SMTP content is CRLF already: take it as it is rather than copy a large message.
-  std::string raw = is_crlf(req.raw) ? std::move(req.raw) : to_crlf(req.raw);
-  ensure_header_section(raw);  // a text with no header section is all body
+  if (!is_crlf(req.raw)) req.raw = to_crlf(req.raw);
+  ensure_header_section(req.raw);  // a text with no header section is all body
+  if (!policies_.empty()) apply_policies(req, out);
+  return out;
+}
 
-  if (!policies_.empty()) {
-    const postern::submission_view view{req.tenant, req.stream, req.tags, req.campaign_id,
-                                        req.env.mail_from, req.env.recipients, raw, false};
-    auto verdict = policies_.evaluate(view, postern::policy_stage::content);
-    if (verdict.decision != postern::verdict::action::accept) {
-      log->info("{}: refused by policy {}: {} {}", queue_id, verdict.decided_by, verdict.reply.code, verdict.reply.text);
-      return done({false, "", verdict.reply});
-    }
-    for (std::size_t i = 0; i < verdict.drops.size(); ++i) {
-      const auto& d = verdict.drops[i];
-      auto& rcpts = req.env.recipients;
-      for (auto it = rcpts.begin(); it != rcpts.end(); ++it) {
-        if (it->index != d.recipient_index) continue;
-        log->info("{}: to=<{}>, status=suppressed by {} ({})", queue_id, it->address, verdict.drop_policies[i], d.reason);
-        rcpts.erase(it);
-        break;
-      }
-    }
-    if (req.env.recipients.empty()) return done({true, "", {250, "2.0.0", "Ok: every recipient suppressed by policy"}});
-    std::string extra;
-    for (const auto& h : verdict.add_headers) extra += format_field(h.name, h.value);
-    raw = extra + raw;
+void service::apply_policies(request& req, checked& out) const {
+  const postern::submission_view view{req.tenant,    req.stream, req.tags,   req.campaign_id,
+                                      req.env.mail_from, req.env.recipients, req.raw, req.dry_run,
+                                      req.campaign,  req.campaign ? &req.contacts : nullptr};
+  auto verdict = policies_.evaluate(view, postern::policy_stage::content);
+  out.cost = verdict.cost;
+  if (verdict.decision != postern::verdict::action::accept) {
+    // A campaign recipient put off (pacing) is offered again in a moment: not worth a line each time.
+    if (!req.dry_run && !(req.campaign && verdict.reply.transient()))
+      log_->info("{}: refused by policy {}: {} {}", out.queue_id, verdict.decided_by, verdict.reply.code, verdict.reply.text);
+    out.refusal = postern::submit_result{false, "", verdict.reply};
+    out.refused_by = verdict.decided_by;
+    return;
   }
+  auto& rcpts = req.env.recipients;
+  for (std::size_t i = 0; i < verdict.drops.size(); ++i) {
+    const auto& d = verdict.drops[i];
+    for (auto it = rcpts.begin(); it != rcpts.end(); ++it) {
+      if (it->index != d.recipient_index) continue;
+      if (!req.dry_run)
+        log_->info("{}: to=<{}>, status=suppressed by {} ({})", out.queue_id, it->address, verdict.drop_policies[i], d.reason);
+      out.suppressed.push_back({it->address, verdict.drop_policies[i], d.reason});
+      if (req.campaign) req.contacts.erase(req.contacts.begin() + (it - rcpts.begin()));
+      rcpts.erase(it);
+      break;
+    }
+  }
+  std::string extra;
+  for (const auto& h : verdict.add_headers) extra += format_field(h.name, h.value);
+  req.raw = extra + req.raw;
+}
 
-  raw = complete_headers(std::move(raw), req, queue_id, now);
+void service::spool_checked(request req, const checked& result, postern::submit_callback done) {
+  auto& log = log_;
+  if (req.env.recipients.empty()) return done({true, "", {250, "2.0.0", "Ok: every recipient suppressed by policy"}});
+  const auto now = result.now;
+  const auto& queue_id = result.queue_id;
+  std::string raw = complete_headers(std::move(req.raw), req, queue_id, now);
 
   spool::new_entry entry;
   entry.msg.queue_id = queue_id;

@@ -8,6 +8,7 @@
 #include <spdlog/logger.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace postern::submission {
@@ -33,6 +34,28 @@ struct request {
   std::string source = "local";
   std::string origin_key;     ///< See spool::new_entry::origin_key.
   std::chrono::system_clock::time_point not_before{};  ///< Scheduled delivery (spool::new_entry).
+  /// Campaign submissions: the campaign, and what the contact store knows of each recipient
+  /// (one entry per recipient, in order). Policies see both.
+  const postern::campaign_info* campaign = nullptr;
+  std::vector<postern::contact_facts> contacts;
+  bool dry_run = false;  ///< A campaign report: policies decide but record nothing.
+};
+
+/// A recipient a policy removed from a request.
+struct suppression {
+  std::string address;
+  std::string policy;
+  std::string reason;
+};
+
+/// What checking a request found: a refusal, or the request ready to spool.
+struct checked {
+  std::string queue_id;                           ///< The id the message will have.
+  std::optional<postern::submit_result> refusal;  ///< Set when it must not be spooled.
+  std::string refused_by;                         ///< The policy that refused it, if one did.
+  std::vector<suppression> suppressed;            ///< Recipients policies removed.
+  std::int64_t cost = 0;                          ///< Sum of the policies' verdict costs.
+  std::chrono::system_clock::time_point now{};
 };
 
 struct identity {
@@ -52,6 +75,13 @@ class service {
   service(spool::spool& spool, const policies::chain& policies, identity id);
 
   void submit(request req, postern::submit_callback done);
+  /// The first half of submit: checks the envelope and runs the policy chain, removing the
+  /// recipients policies drop and adding their header fields to `req`. Stores nothing: a
+  /// campaign's dry run stops here, on the very path of the real send.
+  checked check(request& req);
+  /// The second half: spools a request that `check` passed. A request whose recipients were
+  /// all dropped is answered 250 without storing anything.
+  void spool_checked(request req, const checked& result, postern::submit_callback done);
   /// Same, waiting for the answer (for the CLI and tests).
   postern::submit_result submit_wait(request req);
 
@@ -64,6 +94,8 @@ class service {
                                std::chrono::system_clock::time_point now) const;
 
  private:
+  void apply_policies(request& req, checked& out) const;
+
   spool::spool& spool_;
   const policies::chain& policies_;
   identity identity_;

@@ -109,7 +109,9 @@ void read_template_fields(json_reader& r, native_request& out) {
   out.render = !out.template_name.empty() || (variables && !variables->is_null()) || !out.per_recipient.empty();
 }
 
-bool read_native_message(const json::object& body, native_request& request, std::string& error) {
+}  // namespace
+
+bool read_native_message(const json::object& body, native_request& request, std::string& error, message_use use) {
   composed_message& out = request.msg;
   json_reader r(body);
   const auto from_text = r.string("from");
@@ -180,14 +182,15 @@ bool read_native_message(const json::object& body, native_request& request, std:
     r.fail("template", "a template brings its own text and html: leave those out");
   if (r.ok() && !request.per_recipient.empty() && out.spec.to.size() != out.recipients.size())
     r.fail("recipient_variables", "per-recipient messages go to 'to' only: leave cc and bcc out");
-  if (r.ok() && out.recipients.empty()) r.fail("to", "at least one recipient is needed in to, cc or bcc");
+  if (use == message_use::single && r.ok() && out.recipients.empty())
+    r.fail("to", "at least one recipient is needed in to, cc or bcc");
+  if (use == message_use::campaign && r.ok() && (!out.recipients.empty() || !request.per_recipient.empty()))
+    r.fail(out.recipients.empty() ? "recipient_variables" : "to", "a campaign's recipients come from its audience");
   if (r.ok() && request.template_name.empty() && out.spec.text.empty() && out.spec.html.empty())
     r.fail("text", "text, html or a template is needed");
   error = r.error();
   return r.ok();
 }
-
-}  // namespace
 
 std::string domain_of(std::string_view address) {
   const auto at = address.rfind('@');
@@ -264,6 +267,26 @@ asio::awaitable<response> api::handle(request& req, const peer& from) {
     auto scrape = [this, &req, path] { return operations(req, path); };
     response res = co_await run_blocking(blocking_, scrape, asio::use_awaitable);
     co_return res;
+  }
+  if (path.starts_with("/unsubscribe/")) {
+    // Public, like the links in the mail: the token is the authority. Writes a contact.
+    auto work = [this, &req, path]() -> std::variant<response, std::exception_ptr> {
+      try {
+        return unsubscribe_route(req, path.substr(13));
+      } catch (...) {
+        return std::current_exception();
+      }
+    };
+    auto outcome = co_await run_blocking(blocking_, work, asio::use_awaitable);
+    if (auto* failure = std::get_if<std::exception_ptr>(&outcome)) {
+      try {
+        std::rethrow_exception(*failure);
+      } catch (const std::exception& e) {
+        logging::get("http")->error("unsubscribe from {}: {}", from.address, e.what());
+      }
+      co_return error_response(503, "try again later");
+    }
+    co_return std::move(std::get<response>(outcome));
   }
   if (!path.starts_with("/v1/") && !path.starts_with("/v3/")) co_return operations(req, path);
   // Admitted already (admit): the key is known good; the lookup is one SHA-256.
@@ -344,6 +367,10 @@ response api::route_stored(request& req, const tenant_ref& tenant, std::string_v
   if (path == "/v1/contacts" || path.starts_with("/v1/contacts/")) return contacts_route(req, tenant, path.substr(12));
   if (path == "/v1/activity") return activity_route(req, tenant);
   if (path == "/v1/audiences/preview") return audience_preview(req, tenant);
+  if (services_.campaigns && (path == "/v1/campaigns" || path.starts_with("/v1/campaigns/")))
+    return campaigns_route(req, tenant, path.substr(13));
+  if (services_.campaigns && (path == "/v1/audiences" || path.starts_with("/v1/audiences/")))
+    return audiences_route(req, tenant, path.substr(13));
   if (path == "/v1/templates") return templates_route(req, tenant, "");
   if (path.starts_with("/v1/templates/")) return templates_route(req, tenant, path.substr(14));
   return error_response(404, "no such endpoint: " + std::string(path));
@@ -377,7 +404,7 @@ asio::awaitable<response> api::post_message(request& req, const tenant_ref& tena
   native_request request;
   request.msg.tenant = tenant.name;
   std::string error;
-  if (!read_native_message(body.object, request, error)) co_return error_response(400, error);
+  if (!read_native_message(body.object, request, error, message_use::single)) co_return error_response(400, error);
   if (request.msg.recipients.size() > services_.max_recipients)
     co_return error_response(400, "at most " + std::to_string(services_.max_recipients) + " recipients per request");
   if (!sends_for(tenant.settings, request.msg.mail_from))

@@ -2,6 +2,8 @@
 
 #include "ingress/http/rate_limiter.hpp"
 #include "mime/builder.hpp"
+#include "campaign/campaign_service.hpp"
+#include "campaign/unsubscribe_links.hpp"
 #include "contacts/contact_store.hpp"
 #include "plugin_host/transport_set.hpp"
 #include "spool/spool.hpp"
@@ -53,6 +55,9 @@ struct api_services {
   std::function<std::string()> gauges;
   /// True once the spool and the plugins are up (/readyz).
   std::function<bool()> ready;
+  campaign::campaign_service* campaigns = nullptr;   ///< Campaigns and saved audiences; null: none.
+  campaign::campaign_store* campaign_data = nullptr;
+  const campaign::unsubscribe_links* unsubscribe = nullptr;  ///< Serves /unsubscribe/; null: none.
 };
 
 /// A message an API request asks for, before it is made into MIME and submitted.
@@ -76,6 +81,13 @@ struct native_request {
   templates::variables variables;
   std::map<std::string, templates::variables> per_recipient;  ///< By address.
 };
+
+/// What a native message is read for: a message to its own recipients, or a campaign's
+/// message (no recipients: they come from the audience).
+enum class message_use { single, campaign };
+/// Reads the native message fields; false with `error` naming the first bad field.
+bool read_native_message(const boost::json::object& body, native_request& request, std::string& error,
+                         message_use use);
 
 /// The outcome of submitting one composed message.
 struct submitted {
@@ -137,6 +149,14 @@ class api {
   response contacts_route(request& req, const tenant_ref& tenant, std::string_view rest);
   response activity_route(request& req, const tenant_ref& tenant);
   response audience_preview(request& req, const tenant_ref& tenant);
+  // Campaigns, saved audiences and unsubscribe links (campaigns_api.cpp).
+  response campaigns_route(request& req, const tenant_ref& tenant, std::string_view rest);
+  response audiences_route(request& req, const tenant_ref& tenant, std::string_view name);
+  response unsubscribe_route(request& req, std::string_view token);
+  response campaign_recipients(request& req, const tenant_ref& tenant, const std::string& id);
+  response campaign_test(request& req, const tenant_ref& tenant, const campaign::campaign_record& record);
+  /// A campaign definition from a request body, or the response refusing it.
+  std::variant<campaign::definition, response> read_campaign(const boost::json::object& body, const tenant_ref& tenant);
   response operations(const request& req, std::string_view path);
 
   // Templates (templates_api.cpp).

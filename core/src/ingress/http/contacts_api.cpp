@@ -2,8 +2,9 @@
 // masking, and subscriptions.
 
 #include "contacts/contact_store.hpp"
-#include "ingress/http/api.hpp"
+#include "contacts/audience_json.hpp"
 #include "contacts/csv.hpp"
+#include "ingress/http/api.hpp"
 #include "ingress/http/json_reader.hpp"
 #include "submission/service.hpp"
 
@@ -75,24 +76,6 @@ json::object contact_json(const contacts::contact& c, std::chrono::system_clock:
           {"unsubscribed_lists", strings(c.left)},
           {"created", format_rfc3339(c.created)},
           {"last_interaction", format_rfc3339(c.last_interaction)}};
-}
-
-/// An audience rule from JSON; false with the reader's error set.
-bool read_audience(json_reader& r, contacts::audience_rule& rule) {
-  rule.bought_all = r.strings("bought_all");
-  rule.bought_any = r.strings("bought_any");
-  rule.bought_none = r.strings("bought_none");
-  rule.any_purchase = r.boolean("any_purchase", false);
-  rule.prospects = r.boolean("prospects", false);
-  rule.lists = r.strings("lists");
-  if (const auto* days = r.value("active_within_days"); days && !days->is_null()) {
-    if (!days->is_int64() || days->get_int64() < 1 || days->get_int64() > 36500)
-      r.fail("active_within_days", "expected a whole number of days, 1 to 36500");
-    else
-      rule.active_within = std::chrono::hours(24 * days->get_int64());
-  }
-  if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
-  return r.ok();
 }
 
 response upserted(const contacts::upsert_counts& n) {

@@ -1,0 +1,428 @@
+#include "campaign/campaign_service.hpp"
+
+#include "contacts/audience_json.hpp"
+#include "logging/log.hpp"
+#include "spool/queue_id.hpp"
+#include "tenants/directory.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <map>
+#include <unordered_map>
+
+namespace postern::campaign {
+namespace {
+
+constexpr std::size_t sample_size = 10;
+constexpr std::size_t feed_batch = 200;       // recipients per round of the feeder
+constexpr std::size_t record_chunk = 10000;   // recipients per insert at a campaign's start
+
+/// Thrown inside a campaign's start transaction to roll it back when a policy refuses.
+struct refused_start {
+  refusal why;
+};
+
+report_entry entry_of(const contacts::contact& c) {
+  return {c.allowed.show_address ? c.email : contacts::mask_address(c.email),
+          c.allowed.show_name ? c.first_name : contacts::mask_name(c.first_name),
+          c.allowed.show_name ? c.last_name : contacts::mask_name(c.last_name)};
+}
+
+postern::contact_facts facts_of(const contacts::selected_contact& c) {
+  postern::contact_facts f;
+  f.contact_allowed = c.person.allowed.contact;
+  f.unsubscribed = c.person.unsubscribed;
+  f.left_lists = c.person.left;
+  f.last_interaction = c.person.last_interaction;
+  f.buyer = c.buyer;
+  f.prospect = c.prospect;
+  return f;
+}
+
+/// What became of one recipient walked through the chain, before the spool.
+recipient_row outcome_of(const std::string& email, const submission::checked& checked) {
+  recipient_row row;
+  row.email = email;
+  if (checked.refusal && !checked.refusal->reply.transient()) {
+    row.state = recipient_state::dropped;
+    // A refusal without a policy is the gateway's own check (an address it cannot send to).
+    row.policy = checked.refused_by.empty() ? "gateway" : checked.refused_by;
+    row.reason = checked.refusal->reply.text;
+  } else if (!checked.suppressed.empty()) {
+    row.state = recipient_state::dropped;
+    row.policy = checked.suppressed.front().policy;
+    row.reason = checked.suppressed.front().reason;
+  }
+  return row;
+}
+
+definition definition_of(const campaign_record& c) {
+  definition def;
+  def.tenant = c.tenant;
+  def.name = c.name;
+  def.rule = contacts::audience_from_text(c.audience).value_or(contacts::audience_rule{});
+  def.list = c.list;
+  def.mail_from = c.mail_from;
+  def.raw = c.raw;
+  def.audience_key = c.audience;
+  def.tags = c.tags;
+  def.resend = c.resend;
+  def.json = c.definition;
+  return def;
+}
+
+postern::campaign_info info_of_record(const campaign_record& c) {
+  postern::campaign_info info;
+  info.id = c.id;
+  info.name = c.name;
+  info.list = c.list;
+  info.fingerprint = c.fingerprint;
+  info.resend = c.resend;
+  return info;
+}
+
+}  // namespace
+
+postern::campaign_info info_of(const definition& def, std::string id) {
+  postern::campaign_info info;
+  info.id = std::move(id);
+  info.name = def.name;
+  info.list = def.list;
+  info.resend = def.resend;
+  // The tenant, what the mail says and who it is for: the same three give the same campaign.
+  info.fingerprint = tenants::sha256_hex(def.tenant + '\0' + def.content_key + '\0' + def.audience_key);
+  return info;
+}
+
+campaign_service::campaign_service(submission::service& submission, spool::spool& spool,
+                                   contacts::contact_store& contacts, campaign_store& store,
+                                   const policies::chain& policies)
+    : submission_(submission), spool_(spool), contacts_(contacts), store_(store), policies_(policies) {}
+
+campaign_service::~campaign_service() { stop(); }
+
+void campaign_service::run() {
+  if (!feeder_.joinable()) feeder_ = std::thread([this] { feeder_loop(); });
+}
+
+void campaign_service::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (feeder_.joinable()) feeder_.join();
+}
+
+submission::request campaign_service::request_for(const definition& def, const postern::campaign_info& info,
+                                                  const contacts::selected_contact& c, bool dry_run) const {
+  submission::request req;
+  req.tenant = def.tenant;
+  req.stream = postern::mail_stream::marketing;
+  req.tags = def.tags;
+  req.campaign_id = info.id;
+  req.env.mail_from = def.mail_from;
+  req.env.recipients.push_back({0, c.person.email, "", postern::notify_default});
+  // The address alone: check() refuses one that could not stand in a header.
+  req.raw = "To: <" + c.person.email + ">\r\n" + def.raw;
+  req.trace.protocol = "campaign";
+  req.source = "campaign";
+  // The spool stores one message per (campaign, recipient): a recipient fed again after a
+  // crash gets the first message's id, not a second message.
+  if (!dry_run) req.origin_key = "campaign:" + info.id + ":" + c.person.email;
+  req.campaign = &info;
+  req.contacts.push_back(facts_of(c));
+  req.dry_run = dry_run;
+  return req;
+}
+
+std::optional<refusal> campaign_service::check_campaign(const definition& def, const postern::campaign_info& info) {
+  const std::vector<postern::recipient> none;
+  const std::string no_id;
+  const postern::submission_view view{def.tenant, postern::mail_stream::marketing, def.tags, no_id, def.mail_from,
+                                      none, def.raw, info.id.empty(), &info, nullptr};
+  const auto verdict = policies_.evaluate(view, postern::policy_stage::campaign);
+  if (verdict.decision == postern::verdict::action::accept) return std::nullopt;
+  return refusal{verdict.decided_by, verdict.reply};
+}
+
+report campaign_service::select(const definition& def, const postern::campaign_info& info, bool all_recipients,
+                                const std::function<void(const recipient_row&)>& each) {
+  report rep;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> drops;
+  contacts_.select(def.tenant, def.rule, std::chrono::system_clock::now(), [&](contacts::selected_contact& c) {
+    ++rep.selected;
+    // Always in report mode: the real send records this selection, then feeds it.
+    auto req = request_for(def, info, c, true);
+    const auto checked = submission_.check(req);
+    const auto row = outcome_of(c.person.email, checked);
+    if (row.state == recipient_state::dropped) {
+      ++drops[{row.policy, row.reason}];
+    } else {
+      ++rep.remaining;
+      rep.cost += checked.cost;
+      if (rep.sample.size() < sample_size) rep.sample.push_back(entry_of(c.person));
+      if (all_recipients) rep.recipients.push_back(entry_of(c.person));
+    }
+    if (each) each(row);
+  });
+  for (auto& [key, n] : drops) rep.drops.push_back({key.first, key.second, n});
+  return rep;
+}
+
+report campaign_service::dry_run(const definition& def, bool all_recipients) {
+  const auto info = info_of(def, "");
+  if (auto refused = check_campaign(def, info)) {
+    report rep;
+    rep.refused = std::move(refused);
+    return rep;
+  }
+  return select(def, info, all_recipients, nullptr);
+}
+
+std::pair<campaign_record, report> campaign_service::create(const definition& def, bool draft) {
+  const auto now = std::chrono::system_clock::now();
+  campaign_record record;
+  record.id = "C" + spool::make_queue_id(now);
+  record.tenant = def.tenant;
+  record.name = def.name;
+  record.state = draft ? campaign_state::draft : campaign_state::sending;
+  record.definition = def.json;
+  record.audience = def.audience_key;
+  record.mail_from = def.mail_from;
+  record.raw = def.raw;
+  record.tags = def.tags;
+  const auto info = info_of(def, record.id);
+  record.fingerprint = info.fingerprint;
+  record.resend = def.resend;
+  record.list = def.list;
+  record.created = now;
+  if (auto refused = check_campaign(def, info)) {
+    report rep;
+    rep.refused = std::move(refused);
+    return {record, rep};
+  }
+  if (!draft) return {record, start(def, record)};
+  auto rep = select(def, info, false, nullptr);
+  record.selected = rep.selected;
+  record.cost = rep.cost;
+  store_.insert(record);
+  return {record, rep};
+}
+
+std::optional<report> campaign_service::send_draft(const definition& def, const campaign_record& draft) {
+  if (draft.state != campaign_state::draft) return std::nullopt;
+  const auto info = info_of_record(draft);
+  if (auto refused = check_campaign(def, info)) {
+    report rep;
+    rep.refused = std::move(refused);
+    return rep;
+  }
+  return start(def, draft);
+}
+
+report campaign_service::start(const definition& def, campaign_record record) {
+  const auto info = info_of_record(record);
+  report rep;
+  try {
+    // One transaction: the campaign, every selected recipient, and what the policies' start
+    // hooks write (credits debited, fingerprints kept). A crash leaves all of it or none.
+    store_.transaction([&] {
+      const bool was_draft = record.state == campaign_state::draft;
+      record.state = campaign_state::sending;
+      if (was_draft) store_.set_state(record.id, campaign_state::sending, {campaign_state::draft}, record.created);
+      else store_.insert(record);
+      std::vector<recipient_row> chunk;
+      rep = select(def, info, false, [&](const recipient_row& row) {
+        chunk.push_back(row);
+        if (chunk.size() == record_chunk) {
+          store_.add_recipients(record.id, chunk);
+          chunk.clear();
+        }
+      });
+      store_.add_recipients(record.id, chunk);
+      store_.set_totals(record.id, rep.selected, rep.cost);
+      record.selected = rep.selected;
+      record.cost = rep.cost;
+      auto summary = summary_of(record, info);
+      const auto verdict = policies_.campaign_start(summary);
+      if (verdict.decision != postern::verdict::action::accept) throw refused_start{{verdict.decided_by, verdict.reply}};
+    });
+  } catch (const refused_start& r) {
+    rep.refused = r.why;
+    return rep;
+  }
+  logging::get("campaign")->info("{}: campaign \"{}\" of {} started: {} selected, {} to send, cost {}", record.id,
+                                 record.name, record.tenant, rep.selected, rep.remaining, rep.cost);
+  wake_.notify_all();
+  return rep;
+}
+
+std::optional<progress> campaign_service::status(std::string_view tenant, std::string_view id) {
+  auto record = store_.find(tenant, id);
+  if (!record) return std::nullopt;
+  progress p;
+  p.record = std::move(*record);
+  p.own = store_.counts(id);
+  p.spooled = spool_.campaign_stats(id);
+  p.drops = store_.drops(id);
+  return p;
+}
+
+std::variant<campaign_state, std::string> campaign_service::change(std::string_view tenant, std::string_view id,
+                                                                   std::string_view action) {
+  const auto record = store_.find(tenant, id);
+  if (!record) return std::string("no campaign ") + std::string(id);
+  const auto now = std::chrono::system_clock::now();
+  const auto refuse = [&] {
+    return std::string("cannot ") + std::string(action) + " a campaign that is " + to_string(record->state);
+  };
+  if (action == "pause") {
+    if (!store_.set_state(id, campaign_state::paused, {campaign_state::sending}, now)) return refuse();
+    return campaign_state::paused;
+  }
+  if (action == "resume") {
+    if (!store_.set_state(id, campaign_state::sending, {campaign_state::paused}, now)) return refuse();
+    wake_.notify_all();
+    return campaign_state::sending;
+  }
+  if (action == "cancel") {
+    if (!store_.set_state(id, campaign_state::cancelled,
+                          {campaign_state::draft, campaign_state::sending, campaign_state::paused}, now))
+      return refuse();
+    store_.cancel_pending(id);
+    spool_.cancel_campaign(id);
+    // A draft never started: there is no end to report.
+    if (record->state == campaign_state::draft) store_.mark_end_reported(id);
+    logging::get("campaign")->info("{}: campaign cancelled", id);
+    wake_.notify_all();
+    return campaign_state::cancelled;
+  }
+  return std::string("unknown action ") + std::string(action);
+}
+
+void campaign_service::feeder_loop() {
+  auto log = logging::get("campaign");
+  for (;;) {
+    bool worked = false;
+    try {
+      for (const auto& c : store_.unfinished()) {
+        if (c.state == campaign_state::sending) worked = feed_some(c) || worked;
+        finish_if_done(c);
+      }
+    } catch (const std::exception& e) {
+      // A database error: nothing is lost (pending recipients stay pending); try again soon.
+      log->error("campaign feeder: {}", e.what());
+    }
+    std::unique_lock lock(mutex_);
+    if (stopping_) return;
+    if (!worked) wake_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_; });
+    if (stopping_) return;
+  }
+}
+
+bool campaign_service::feed_some(const campaign_record& c) {
+  auto rows = store_.pending(c.id, feed_batch);
+  if (rows.empty()) return false;
+  const auto def = definition_of(c);
+  const auto info = info_of_record(c);
+  std::vector<std::string> emails;
+  for (const auto& r : rows) emails.push_back(r.email);
+  std::unordered_map<std::string, contacts::selected_contact> known;
+  for (auto& s : contacts_.lookup(c.tenant, emails)) known.emplace(s.person.email, std::move(s));
+
+  std::mutex m;
+  std::condition_variable cv;
+  std::size_t in_flight = 0;
+  bool wait_a_little = false;
+  std::vector<recipient_row> settled;
+  for (auto& row : rows) {
+    auto it = known.find(row.email);
+    contacts::selected_contact contact;
+    if (it != known.end()) contact = it->second;
+    else contact.person.email = row.email;  // removed from the contacts since: no facts, policies decide
+    auto req = request_for(def, info, contact, false);
+    const auto checked = submission_.check(req);
+    if (checked.refusal && checked.refusal->reply.transient()) {
+      wait_a_little = true;  // pacing, or a policy that wants a moment: the rest waits its turn
+      break;
+    }
+    auto outcome = outcome_of(row.email, checked);
+    if (outcome.state == recipient_state::dropped) {
+      outcome.seq = row.seq;
+      std::lock_guard lock(m);
+      settled.push_back(std::move(outcome));
+      continue;
+    }
+    {
+      std::lock_guard lock(m);
+      ++in_flight;
+    }
+    const auto seq = row.seq;
+    const auto email = row.email;
+    submission_.spool_checked(std::move(req), checked, [&, seq, email](postern::submit_result r) {
+      std::lock_guard lock(m);
+      if (r.accepted) {
+        settled.push_back({seq, email, recipient_state::queued, "", "", r.queue_id});
+      } else if (r.reply.transient()) {
+        wait_a_little = true;  // the spool is full or failing: stays pending
+      } else {
+        settled.push_back({seq, email, recipient_state::dropped, "gateway", r.reply.text, ""});
+      }
+      --in_flight;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return in_flight == 0; });
+  }
+  if (!settled.empty()) store_.update(c.id, settled);
+  if (wait_a_little) {
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, retry_pause, [this] { return stopping_; });
+  }
+  return !settled.empty();
+}
+
+void campaign_service::finish_if_done(const campaign_record& c) {
+  auto current = c;
+  if (current.state == campaign_state::sending) {
+    if (store_.counts(c.id).pending > 0 || spool_.campaign_stats(c.id).messages_pending > 0) return;
+    if (!store_.set_state(c.id, campaign_state::finished, {campaign_state::sending}, std::chrono::system_clock::now()))
+      return;
+    current = *store_.find(c.tenant, c.id);
+    logging::get("campaign")->info("{}: campaign finished", c.id);
+  }
+  if ((current.state != campaign_state::finished && current.state != campaign_state::cancelled) || current.end_reported)
+    return;
+  const auto info = info_of_record(current);
+  // The hooks run before the mark: after a crash between the two they run again, and
+  // plugins make their effects once (origin keys, their store).
+  policies_.campaign_end(summary_of(current, info));
+  store_.mark_end_reported(c.id);
+}
+
+postern::campaign_summary campaign_service::summary_of(const campaign_record& c, const postern::campaign_info& info) {
+  postern::campaign_summary s;
+  s.id = c.id;
+  s.tenant = c.tenant;
+  s.name = c.name;
+  s.info = &info;
+  const auto own = store_.counts(c.id);
+  const auto spooled = spool_.campaign_stats(c.id);
+  s.selected = c.selected;
+  s.dropped = own.dropped;
+  s.queued = own.queued;
+  s.delivered = spooled.delivered;
+  s.deferred = spooled.deferred + spooled.queued;
+  s.failed = spooled.failed;
+  s.cancelled = own.cancelled;
+  s.cost = c.cost;
+  s.started = c.created;
+  s.finished = c.finished;
+  s.was_cancelled = c.state == campaign_state::cancelled;
+  return s;
+}
+
+}  // namespace postern::campaign

@@ -1,0 +1,129 @@
+#pragma once
+
+#include "campaign/campaign_store.hpp"
+#include "contacts/contact_store.hpp"
+#include "policies/chain.hpp"
+#include "spool/spool.hpp"
+#include "submission/service.hpp"
+
+#include <postern/policy.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace postern::campaign {
+
+/// What a tenant asks to send: one message to every contact an audience selects.
+struct definition {
+  std::string tenant;
+  std::string name;
+  contacts::audience_rule rule;
+  std::string list;           ///< Unsubscribe scope: the list the campaign goes to, or empty.
+  std::string mail_from;      ///< Envelope sender.
+  std::string raw;            ///< The message without a To field (CRLF); each recipient gets its own.
+  std::string content_key;    ///< Subject and bodies, for the fingerprint.
+  std::string audience_key;   ///< The rule in a canonical text, for the fingerprint.
+  std::vector<std::string> tags;
+  bool resend = false;        ///< Send even though an earlier campaign sent the same.
+  std::string json;           ///< The request as given, kept with the campaign.
+};
+
+/// One contact a report shows: masked as the contact chose.
+struct report_entry {
+  std::string email;
+  std::string first_name;
+  std::string last_name;
+};
+
+/// A campaign's refusal as a whole, by a policy at the campaign stage or at its start.
+struct refusal {
+  std::string policy;
+  postern::smtp_reply reply;
+};
+
+/// The dry run's answer, and the real send's selection: the same numbers from the same path.
+struct report {
+  std::uint64_t selected = 0;
+  std::uint64_t remaining = 0;
+  std::vector<drop_count> drops;  ///< By policy and reason.
+  std::int64_t cost = 0;
+  std::vector<report_entry> sample;
+  std::vector<report_entry> recipients;  ///< Every remaining one, when asked for.
+  std::optional<refusal> refused;
+};
+
+/// Where a campaign stands now.
+struct progress {
+  campaign_record record;
+  recipient_counts own;       ///< In the campaign's queue: pending, queued, dropped, cancelled.
+  spool::spool_stats spooled; ///< Its queued recipients in the spool.
+  std::vector<drop_count> drops;
+};
+
+/// Campaigns: selects an audience, walks each contact through the submission service's policy
+/// chain exactly as a real message would go (a dry run stops before the spool), records a real
+/// campaign with its recipients in one transaction with its policies' start hooks, and feeds
+/// the recipients to the spool on a thread of its own, which also notices when a campaign has
+/// ended and tells the policies.
+///
+/// Thread-safe. `start` and `dry_run` block for as long as the selection takes.
+class campaign_service {
+ public:
+  campaign_service(submission::service& submission, spool::spool& spool, contacts::contact_store& contacts,
+                   campaign_store& store, const policies::chain& policies);
+  ~campaign_service();
+
+  /// Starts the feeding thread. Campaigns left sending by an earlier run go on.
+  void run();
+  void stop();
+
+  /// The report, with `all_recipients` every remaining recipient too. Records nothing.
+  report dry_run(const definition& def, bool all_recipients);
+  /// Records the campaign (as a draft: nothing is sent until `send`) and reports.
+  std::pair<campaign_record, report> create(const definition& def, bool draft);
+  /// Starts a draft; nothing if it is not one.
+  std::optional<report> send_draft(const definition& def, const campaign_record& draft);
+
+  std::optional<progress> status(std::string_view tenant, std::string_view id);
+  /// pause, resume or cancel. Answers the new state, or an error text.
+  std::variant<campaign_state, std::string> change(std::string_view tenant, std::string_view id, std::string_view action);
+
+  /// How long the feeder waits after a policy defers a recipient (pacing) or the spool refuses.
+  static constexpr std::chrono::milliseconds retry_pause{20};
+
+ private:
+  report select(const definition& def, const postern::campaign_info& info, bool all_recipients,
+                const std::function<void(const recipient_row&)>& each);
+  std::optional<refusal> check_campaign(const definition& def, const postern::campaign_info& info);
+  report start(const definition& def, campaign_record record);
+  submission::request request_for(const definition& def, const postern::campaign_info& info,
+                                  const contacts::selected_contact& c, bool dry_run) const;
+  void feeder_loop();
+  bool feed_some(const campaign_record& c);
+  void finish_if_done(const campaign_record& c);
+  postern::campaign_summary summary_of(const campaign_record& c, const postern::campaign_info& info);
+
+  submission::service& submission_;
+  spool::spool& spool_;
+  contacts::contact_store& contacts_;
+  campaign_store& store_;
+  const policies::chain& policies_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread feeder_;
+};
+
+/// The campaign info policies see for a definition (fingerprint included).
+postern::campaign_info info_of(const definition& def, std::string id);
+
+}  // namespace postern::campaign
