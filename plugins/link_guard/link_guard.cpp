@@ -60,7 +60,7 @@ link_guard::link_guard(postern::host& host) : host_(host) {
   for (auto& d : host.config().get_strings("allowed_everywhere")) allowed_everywhere_.push_back(lower(d));
 }
 
-std::vector<std::string> link_guard::links_in(const std::string& raw) {
+std::vector<std::string> link_guard::links_in(const std::string& raw) const {
   std::vector<std::string> out;
   std::unique_ptr<GMimeStream, gobject_unref> stream(g_mime_stream_mem_new_with_buffer(raw.data(), raw.size()));
   std::unique_ptr<GMimeParser, gobject_unref> parser(g_mime_parser_new_with_stream(stream.get()));

@@ -18,8 +18,9 @@ class link_guard final : public postern::policy {
   explicit link_guard(postern::host& host);
   postern::verdict check(const postern::submission_view& submission, postern::policy_stage stage) override;
 
-  /// Every http(s) URL in the message's text parts, decoded (exposed for tests).
-  static std::vector<std::string> links_in(const std::string& raw);
+  /// Every http(s) URL in the message's text parts, decoded (exposed for tests). A member:
+  /// GMime is initialised by the constructor.
+  std::vector<std::string> links_in(const std::string& raw) const;
 
  private:
   bool allowed(std::string_view host, const std::vector<std::string>& domains) const;

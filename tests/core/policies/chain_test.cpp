@@ -75,5 +75,46 @@ TEST(chain, a_throwing_policy_defers_instead_of_crashing) {
   EXPECT_NO_THROW(c.notify(e));
 }
 
+TEST(chain, sums_the_costs_of_the_policies_that_accept) {
+  auto pricing = std::make_shared<mock_policy>();
+  auto surcharge = std::make_shared<mock_policy>();
+  postern::verdict three, two;
+  three.cost = 3;
+  two.cost = 2;
+  EXPECT_CALL(*pricing, check(_, _)).WillOnce(Return(three));
+  EXPECT_CALL(*surcharge, check(_, _)).WillOnce(Return(two));
+  chain c({{"pricing", pricing}, {"surcharge", surcharge}});
+  view_data d;
+  EXPECT_EQ(c.evaluate(d.view(), postern::policy_stage::content).cost, 5);
+}
+
+TEST(chain, campaign_start_stops_at_the_first_refusal_and_a_throw_is_a_defer) {
+  auto credits = std::make_shared<mock_policy>();
+  auto later = std::make_shared<mock_policy>();
+  postern::campaign_summary summary;
+  summary.id = "C1";
+  EXPECT_CALL(*credits, on_campaign_start(Field(&postern::campaign_summary::id, "C1")))
+      .WillOnce(Return(postern::verdict::reject(550, "5.7.1", "no credits")))
+      .WillOnce(Throw(std::runtime_error("disk")));
+  EXPECT_CALL(*later, on_campaign_start(_)).Times(0);
+  chain c({{"credits", credits}, {"later", later}});
+  auto refused = c.campaign_start(summary);
+  EXPECT_EQ(refused.decision, postern::verdict::action::reject);
+  EXPECT_EQ(refused.decided_by, "credits");
+  EXPECT_EQ(refused.reply.text, "no credits");
+  auto thrown = c.campaign_start(summary);
+  EXPECT_EQ(thrown.decision, postern::verdict::action::defer);
+  EXPECT_EQ(thrown.reply.code, 451);
+}
+
+TEST(chain, campaign_end_reaches_every_policy_even_after_a_throw) {
+  auto first = std::make_shared<mock_policy>();
+  auto second = std::make_shared<mock_policy>();
+  EXPECT_CALL(*first, on_campaign_end(_)).WillOnce(Throw(std::runtime_error("boom")));
+  EXPECT_CALL(*second, on_campaign_end(_)).Times(1);
+  chain c({{"first", first}, {"second", second}});
+  c.campaign_end(postern::campaign_summary{});
+}
+
 }  // namespace
 }  // namespace postern::policies

@@ -1,0 +1,151 @@
+#include "campaign/campaign_service.hpp"
+
+#include "mocks/mock_policy.hpp"
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace postern::campaign {
+namespace {
+
+using postern::testing::mock_policy;
+using postern::testing::temp_dir;
+using ::testing::_;
+using ::testing::AnyNumber;
+using ::testing::Invoke;
+using ::testing::NiceMock;
+using ::testing::Return;
+
+/// Drops addresses that start with "x", prices the rest at 2 credits, and says which stage
+/// and mode it was asked in.
+postern::verdict pricing(const postern::submission_view& s, postern::policy_stage stage) {
+  auto v = postern::verdict::accept();
+  if (stage != postern::policy_stage::content || !s.campaign) return v;
+  for (const auto& r : s.recipients) {
+    if (r.address.starts_with("x")) v.drops.push_back({r.index, "no x"});
+    else v.cost += 2;
+  }
+  return v;
+}
+
+class campaign_service_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ON_CALL(*policy_, check(_, _)).WillByDefault(Invoke(pricing));
+    ON_CALL(*policy_, on_campaign_start(_)).WillByDefault(Return(postern::verdict::accept()));
+    std::vector<contacts::activity> orders;
+    for (const char* a : {"ann@example.com", "bob@example.com", "xena@example.com", "carl@example.com"})
+      orders.push_back({a, contacts::activity_kind::order, {"X"}, "", std::chrono::system_clock::now()});
+    orders.push_back({"dora@example.com", contacts::activity_kind::cart, {"X"}, "", std::chrono::system_clock::now()});
+    contacts_.record("shop", orders, std::chrono::system_clock::now());
+  }
+
+  definition buyers_of_x() const {
+    definition def;
+    def.tenant = "shop";
+    def.name = "X news";
+    def.rule.bought_any = {"X"};
+    def.mail_from = "news@shop.example";
+    def.raw = "From: news@shop.example\r\nSubject: X\r\n\r\nnews\r\n";
+    def.content_key = "X\nnews";
+    def.audience_key = R"({"bought_any":["X"]})";
+    return def;
+  }
+
+  temp_dir dir_;
+  spool::spool spool_{{dir_ / "spool"}};
+  contacts::contact_store contacts_{dir_ / "contacts.db"};
+  campaign_store store_{dir_ / "campaigns.db"};
+  std::shared_ptr<NiceMock<mock_policy>> policy_ = std::make_shared<NiceMock<mock_policy>>();
+  policies::chain chain_{{{"pricing", policy_}}};
+  submission::service submission_{spool_, chain_, {"gw.example"}};
+  campaign_service service_{submission_, spool_, contacts_, store_, chain_};
+};
+
+TEST_F(campaign_service_test, the_dry_run_and_the_send_select_the_same_recipients) {
+  const auto report = service_.dry_run(buyers_of_x(), true);
+  EXPECT_EQ(report.selected, 4u);
+  EXPECT_EQ(report.remaining, 3u);
+  EXPECT_EQ(report.cost, 6);
+  ASSERT_EQ(report.drops.size(), 1u);
+  EXPECT_EQ(report.drops[0].policy, "pricing");
+  EXPECT_EQ(report.drops[0].count, 1u);
+  EXPECT_TRUE(store_.list("shop", 10, {}).empty()) << "a dry run records nothing";
+  EXPECT_TRUE(spool_.pending().empty());
+
+  auto [record, sent] = service_.create(buyers_of_x(), false);
+  EXPECT_EQ(sent.remaining, report.remaining);
+  EXPECT_EQ(sent.cost, report.cost);
+  std::vector<std::string> pending;
+  for (const auto& r : store_.pending(record.id, 10)) pending.push_back(r.email);
+  std::vector<std::string> reported;
+  for (const auto& r : report.recipients) reported.push_back(r.email);
+  EXPECT_EQ(pending, reported);
+  EXPECT_EQ(store_.find("shop", record.id)->cost, 6);
+}
+
+TEST_F(campaign_service_test, a_refused_start_records_nothing) {
+  EXPECT_CALL(*policy_, on_campaign_start(_))
+      .WillOnce(Invoke([](const postern::campaign_summary& s) {
+        EXPECT_EQ(s.cost, 6);
+        EXPECT_EQ(s.selected, 4u);
+        EXPECT_EQ(s.dropped, 1u);
+        return postern::verdict::reject(550, "5.7.1", "costs 6 credits; tenant shop has 4 left");
+      }));
+  auto [record, report] = service_.create(buyers_of_x(), false);
+  ASSERT_TRUE(report.refused);
+  EXPECT_EQ(report.refused->policy, "pricing");
+  EXPECT_EQ(report.refused->reply.text, "costs 6 credits; tenant shop has 4 left");
+  EXPECT_FALSE(store_.find("shop", record.id));
+  EXPECT_TRUE(store_.pending(record.id, 10).empty());
+}
+
+TEST_F(campaign_service_test, a_campaign_stage_refusal_stops_before_selection) {
+  EXPECT_CALL(*policy_, check(_, postern::policy_stage::campaign))
+      .WillRepeatedly(Return(postern::verdict::reject(550, "5.7.1", "sent before")));
+  EXPECT_CALL(*policy_, check(_, postern::policy_stage::content)).Times(0);
+  const auto report = service_.dry_run(buyers_of_x(), false);
+  ASSERT_TRUE(report.refused);
+  EXPECT_EQ(report.selected, 0u);
+}
+
+TEST_F(campaign_service_test, the_feeder_spools_each_recipient_once_and_a_cancel_ends_it_once) {
+  EXPECT_CALL(*policy_, on_campaign_end(_)).Times(1);
+  service_.run();
+  auto [record, report] = service_.create(buyers_of_x(), false);
+  const auto id = record.id;
+  for (int i = 0; i < 500 && store_.counts(id).queued < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(store_.counts(id).queued, 3u);
+  const auto messages = spool_.pending();
+  ASSERT_EQ(messages.size(), 3u);
+  for (const auto& m : messages) {
+    EXPECT_EQ(m.msg->campaign_id, id);
+    EXPECT_EQ(m.msg->stream, postern::mail_stream::marketing);
+  }
+  // Nothing is delivered here: the campaign waits for its messages, then the cancel ends them.
+  EXPECT_EQ(store_.find("shop", id)->state, campaign_state::sending);
+  ASSERT_TRUE(std::holds_alternative<campaign_state>(service_.change("shop", id, "cancel")));
+  for (int i = 0; i < 500 && !store_.find("shop", id)->end_reported; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(store_.find("shop", id)->end_reported);
+  EXPECT_EQ(spool_.campaign_stats(id).messages_pending, 0u);
+  EXPECT_TRUE(std::holds_alternative<std::string>(service_.change("shop", id, "resume")));
+  service_.stop();
+}
+
+TEST_F(campaign_service_test, a_draft_waits_for_send) {
+  auto [draft, report] = service_.create(buyers_of_x(), true);
+  EXPECT_EQ(report.remaining, 3u);
+  EXPECT_EQ(store_.find("shop", draft.id)->state, campaign_state::draft);
+  EXPECT_TRUE(store_.pending(draft.id, 10).empty());
+  const auto sent = service_.send_draft(buyers_of_x(), *store_.find("shop", draft.id));
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(store_.find("shop", draft.id)->state, campaign_state::sending);
+  EXPECT_EQ(store_.pending(draft.id, 10).size(), 3u);
+  EXPECT_FALSE(service_.send_draft(buyers_of_x(), *store_.find("shop", draft.id))) << "not a draft any more";
+}
+
+}  // namespace
+}  // namespace postern::campaign

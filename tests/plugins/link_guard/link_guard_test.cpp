@@ -1,0 +1,59 @@
+#include "link_guard.hpp"
+
+#include "plugins/policy_fixture.hpp"
+
+namespace postern::policies {
+namespace {
+
+class link_guard_test : public postern::testing::policy_fixture {
+ protected:
+  postern::verdict check(std::string raw, postern::policy_stage stage = postern::policy_stage::campaign) {
+    campaign_view v("", {});
+    v.rcpts.clear();
+    v.facts.clear();
+    v.raw = std::move(raw);
+    link_guard policy(host_);
+    return policy.check(v.view(stage == postern::policy_stage::campaign), stage);
+  }
+};
+
+TEST_F(link_guard_test, reads_links_from_decoded_parts) {
+  const link_guard guard(host_);
+  const std::string qp =
+      "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+      "<a href=3D\"https://evil.exam=\r\nple/x\">x</a> and https://shop.example/y.\r\n";
+  EXPECT_EQ(guard.links_in(qp), (std::vector<std::string>{"https://evil.example/x", "https://shop.example/y"}));
+  const std::string b64 = "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                          "c2VlIGh0dHA6Ly9iaXQubHkvYWJj\r\n";  // "see http://bit.ly/abc"
+  EXPECT_EQ(guard.links_in(b64), (std::vector<std::string>{"http://bit.ly/abc"}));
+}
+
+TEST_F(link_guard_test, allows_the_tenants_domains_and_their_subdomains_only) {
+  lists_["allowed.shop"] = {"shop.example"};
+  EXPECT_EQ(check("Subject: a\r\n\r\nhttps://www.shop.example/a https://shop.example\r\n").decision,
+            postern::verdict::action::accept);
+  const auto v = check("Subject: a\r\n\r\nhttps://shop.example.evil.test/a http://user@evil.example:80/b\r\n");
+  EXPECT_EQ(v.decision, postern::verdict::action::reject);
+  EXPECT_EQ(v.reply.text,
+            "Links outside the allowed domains: https://shop.example.evil.test/a, http://user@evil.example:80/b");
+}
+
+TEST_F(link_guard_test, the_sender_domain_is_allowed_unless_switched_off) {
+  EXPECT_EQ(check("Subject: a\r\n\r\nhttps://news.shop.example/\r\n").decision, postern::verdict::action::accept);
+  bools_["allow_sender_domain"] = false;
+  EXPECT_EQ(check("Subject: a\r\n\r\nhttps://news.shop.example/\r\n").decision, postern::verdict::action::reject);
+}
+
+TEST_F(link_guard_test, campaign_messages_are_read_once_at_the_campaign_stage) {
+  campaign_view v("ann@example.com", {});
+  v.raw = "Subject: a\r\n\r\nhttps://evil.example/\r\n";
+  link_guard policy(host_);
+  EXPECT_EQ(policy.check(v.view(true), postern::policy_stage::content).decision, postern::verdict::action::accept);
+  EXPECT_EQ(policy.check(v.view(false), postern::policy_stage::content).decision, postern::verdict::action::reject)
+      << "a single marketing message is read when it is submitted";
+  v.stream = postern::mail_stream::transactional;
+  EXPECT_EQ(policy.check(v.view(false), postern::policy_stage::content).decision, postern::verdict::action::accept);
+}
+
+}  // namespace
+}  // namespace postern::policies
