@@ -77,7 +77,9 @@ class Plugins(PosternTestCase):
         wrong = rows[str(bad / "postern-wrong_abi.so")]
         self.assertEqual(wrong["available"], "no")
         self.assertRegex(wrong["reason"], r"\b999\b")
-        self.assertRegex(wrong["reason"], r"ABI version 2\b")
+        abi = re.search(r"#define POSTERN_SDK_ABI_VERSION (\d+)",
+                        open(os.path.join(os.environ["POSTERN_SOURCE_DIR"], "core/sdk/postern/abi.hpp")).read()).group(1)
+        self.assertRegex(wrong["reason"], rf"this postern has ABI version {abi}\b")
 
         foreign = rows[str(bad / "postern-foreign.so")]
         self.assertEqual(foreign["available"], "no")
@@ -123,6 +125,26 @@ class Plugins(PosternTestCase):
         inst2 = self.install(transports=["scripted"], plugin_dirs=[TEST_PLUGIN_DIR])
         rows2 = plugin_rows(inst2.check_run("plugins").stdout)
         self.assertEqual(rows2[os.path.join(TEST_PLUGIN_DIR, "postern-scripted.so")]["available"], "yes")
+
+    def test_policies_show_their_place_in_the_chain_and_their_settings(self):
+        inst = self.install(extra='[policies]\norder = ["consent", "credits"]\n'
+                                  '[policies.credits]\nprospect_cost = 4\n[policies.credits.grants]\nshop = 100\n')
+        proc = inst.check_run("plugins")
+        rows = plugin_rows(proc.stdout)
+        by_name = {r["name"]: r for r in rows.values()}
+        self.assertEqual(by_name["consent"]["reason"], "in the chain, position 1")
+        self.assertEqual(by_name["credits"]["reason"], "in the chain, position 2")
+        self.assertEqual(by_name["link_guard"]["reason"], "loaded; not in [policies] order")
+        self.assertIn("policy chain: consent -> credits", proc.stdout)
+        self.assertIn("[policies.consent]  # defaults", proc.stdout)
+        self.assertRegex(proc.stdout, r"\[policies\.credits\]\nprospect_cost = 4\n")
+        self.assertRegex(proc.stdout, r"\[policies\.credits\.grants\]\s+shop = 100")
+
+        bad = self.install(extra='[policies]\norder = ["frequency_cap"]\n[policies.frequency_cap]\nwindow = "soon"\n')
+        proc = bad.run("plugins")
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertIn('policy chain error: plugin frequency_cap refused to start', proc.stdout)
+        self.assertIn("[policies.frequency_cap]: window: expected a duration", proc.stdout)
 
     def test_missing_transport_keeps_mail_queued(self):
         # The file plugin is there, but the configuration names only a transport that is not.

@@ -2,6 +2,7 @@
 
 #include "logging/log.hpp"
 #include "plugin_host/loader.hpp"
+#include "plugin_host/policy_set.hpp"
 #include "plugin_host/transport_set.hpp"
 
 #include <algorithm>
@@ -34,6 +35,25 @@ void print(const std::vector<row>& rows) {
   for (const auto& r : rows) line(r);
 }
 
+/// The configured policy chain, in order, with each policy's settings as the config gives them.
+void print_chain(const config::settings& s, const std::string& error) {
+  std::cout << "policy chain: ";
+  if (s.policy_order.empty()) std::cout << "none ([policies] order is empty)\n";
+  for (std::size_t i = 0; i < s.policy_order.size(); ++i)
+    std::cout << s.policy_order[i] << (i + 1 < s.policy_order.size() ? " -> " : "\n");
+  if (!error.empty()) std::cout << "policy chain error: " << error << '\n';
+  for (const auto& name : s.policy_order) {
+    const toml::table* section = s.policies[name].as_table();
+    if (!section || section->empty()) {
+      std::cout << "\n[policies." << name << "]  # defaults\n";
+      continue;
+    }
+    // Printed from the root, so that nested tables keep their full names.
+    toml::table root{{"policies", toml::table{{name, *section}}}};
+    std::cout << '\n' << root << '\n';
+  }
+}
+
 }  // namespace
 
 int plugins_command(const config::settings& s) {
@@ -45,6 +65,13 @@ int plugins_command(const config::settings& s) {
   config::settings all = s;
   all.delivery.transports.clear();
   plugin_host::transport_set transports(all, plugins, gateway);
+  // The chain is created as `serve` would create it, so a bad policy setting shows here.
+  std::string chain_error;
+  try {
+    plugin_host::policy_set policies(s, plugins, gateway);
+  } catch (const std::exception& e) {
+    chain_error = e.what();
+  }
 
   std::vector<row> rows;
   for (const auto& p : plugins) {
@@ -58,7 +85,9 @@ int plugins_command(const config::settings& s) {
       }
     } else if (p.lib) {
       r.available = "yes";
-      r.reason = "loaded";
+      const auto at = std::find(s.policy_order.begin(), s.policy_order.end(), p.name);
+      r.reason = at == s.policy_order.end() ? "loaded; not in [policies] order"
+                                            : "in the chain, position " + std::to_string(at - s.policy_order.begin() + 1);
     }
     rows.push_back(std::move(r));
   }
@@ -80,7 +109,8 @@ int plugins_command(const config::settings& s) {
     for (const auto& n : s.delivery.transports) std::cout << n << ' ';
     std::cout << "(from [delivery] transports)\n";
   }
-  return 0;
+  print_chain(s, chain_error);
+  return chain_error.empty() ? 0 : 1;
 }
 
 }  // namespace postern::cli
