@@ -68,6 +68,9 @@ def generate(db_path, contacts, orders, carts, products, seed):
         "INSERT INTO activity(contact_id, kind, product, order_id, time) VALUES(?, ?, ?, NULL, ?)",
         ((rng.randrange(1, contacts + 1), rng.choice((1, 2)), product(rng, products), now_ms - rng.randrange(60) * DAY_MS)
          for _ in range(carts)))
+    # Asks postern to compute each contact's derived facts (buyer, prospect) when it starts,
+    # as it does for a database from before they existed.
+    db.execute("PRAGMA user_version = 0")
     db.commit()
     db.close()
 
@@ -95,8 +98,8 @@ def start_postern(work, binary):
 listen = ["127.0.0.1:{http_port}"]
 request_timeout = "10m"
 [policies]
-order = ["consent", "activity_window", "no_resend", "frequency_cap", "link_guard", "credits",
-         "campaign_pacing", "completion_notice"]
+order = ["campaign_pacing", "consent", "activity_window", "no_resend", "link_guard", "frequency_cap",
+         "credits", "completion_notice"]
 [policies.credits.grants]
 bench = 100000000
 [policies.campaign_pacing]
@@ -132,7 +135,7 @@ def main():
               f"in {time.monotonic() - t:.0f} s")
         t = time.monotonic()
         postern = start_postern_again(postern, args.binary)
-        print(f"postern started (indexes built) in {time.monotonic() - t:.0f} s")
+        print(f"postern started (indexes and per-contact facts built) in {time.monotonic() - t:.0f} s")
 
         print("\naudience selection (POST /v1/audiences/preview), target <= 2 s")
         print(f"{'rule':40} {'selected':>10} {'time':>8}")
@@ -160,7 +163,8 @@ def main():
             postern.stop()
         except Exception:
             pass
-        shutil.rmtree(work, ignore_errors=True)
+        if not getattr(postern, "keep", False):
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def start_postern_again(old, binary):
@@ -168,7 +172,10 @@ def start_postern_again(old, binary):
     old.log = open(old.dir / "serve.log", "ab")
     old.proc = subprocess.Popen([str(binary), "-c", str(old.dir / "postern.toml"), "serve"],
                                 stdout=old.log, stderr=old.log, preexec_fn=raise_fd_limit)
-    wait_port(old.port, timeout=600)  # SMTP greets; the HTTP listener opens right after it
+    try:
+        wait_port(old.port, timeout=600)  # SMTP greets; the HTTP listener opens right after it
+    except RuntimeError:
+        raise RuntimeError("postern did not start:\n" + serve_log(old))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -177,6 +184,10 @@ def start_postern_again(old, binary):
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("postern's HTTP listener did not become ready")
+
+
+def serve_log(postern):
+    return (postern.dir / "serve.log").read_text(errors="replace")[-3000:]
 
 
 if __name__ == "__main__":

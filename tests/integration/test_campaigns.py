@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 from http_harness import OTHER_KEY, HttpTestCase
 from postern_harness import wait_until
 
-ALL_POLICIES = ["consent", "activity_window", "no_resend", "frequency_cap", "credits", "link_guard",
-                "campaign_pacing", "completion_notice"]
+ALL_POLICIES = ["campaign_pacing", "consent", "activity_window", "no_resend", "link_guard", "frequency_cap",
+                "credits", "completion_notice"]
 OWNER = "owner@shop.example"
 
 
@@ -131,6 +131,9 @@ class WholeCampaign(CampaignTestCase):
             self.assertEqual(len(got), 1, address)
             self.assertEqual(got[0]["To"].addresses[0].addr_spec, address)
             self.assertEqual(got[0]["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
+        copies = [self.delivered_to(a)[0] for a in BUYERS + ["f@example.com"]]
+        self.assertEqual(len({m["Message-ID"] for m in copies}), len(copies), "each copy has its own Message-ID")
+        self.assertTrue(all(len(m.get_all("Date")) == 1 for m in copies), "one Date, set when the copy was queued")
         for address in ["b@example.com", "c@example.com", "d@example.com", "e@example.com"]:
             self.assertEqual(self.delivered_to(address), [], address)
 
@@ -228,6 +231,8 @@ class Refusals(CampaignTestCase):
             ({"name": "n", "audience": AUDIENCE, "message": dict(MESSAGE, to=["x@example.com"])}, "message.to"),
             ({"name": "n", "audience": AUDIENCE, "message": {"from": "news@shop.example", "subject": "s"}}, "message.text"),
             ({"name": "n", "audience": AUDIENCE, "message": MESSAGE, "when": "now"}, "when"),
+            ({"name": "n", "audience": AUDIENCE, "message": dict(MESSAGE, tags=["t"])}, "message.tags"),
+            ({"name": "n", "audience": AUDIENCE, "message": dict(MESSAGE, stream="transactional")}, "message.stream"),
         ]:
             r = self.request("POST", "/v1/campaigns", body)
             self.assertEqual(r.status, 400, (body, r))
@@ -258,6 +263,7 @@ class SavedAudiences(CampaignTestCase):
         report = self.ok("POST", "/v1/campaigns", self.campaign(audience="xy-not-z", dry_run=True))
         self.assertEqual(report["selected"], 9)
         self.assertEqual(self.request("POST", "/v1/audiences", {"name": "bad name!", "audience": {}}).status, 400)
+        self.assertEqual(self.request("POST", "/v1/audiences", {"name": "preview", "audience": {}}).status, 400)
         self.assertEqual(self.request("GET", "/v1/audiences/xy-not-z", key=OTHER_KEY).status, 404)
         self.ok("DELETE", "/v1/audiences/xy-not-z")
         self.assertEqual(self.request("GET", "/v1/audiences/xy-not-z").status, 404)

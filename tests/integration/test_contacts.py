@@ -151,6 +151,13 @@ class Audiences(HttpTestCase):
         self.assertEqual(selected({"bought_all": ["X"], "active_within_days": 100}),
                          ["ann@example.com", "bob@example.com", "erin@example.com"])
         self.assertEqual(self.request("POST", "/v1/audiences/preview", {}, key=OTHER_KEY).json()["count"], 0)
+        # Once dora orders what she had in her cart and wishlist she is a buyer, not a prospect.
+        self.request("POST", "/v1/activity", {"events": [{"email": "dora@example.com", "type": "order",
+                                                          "products": ["Z", "X"]}]})
+        self.assertEqual(selected({"prospects": True}), ["erin@example.com"])
+        self.request("POST", "/v1/activity", {"events": [{"email": "dora@example.com", "type": "wishlist",
+                                                          "products": ["W"]}]})
+        self.assertEqual(selected({"prospects": True}), ["dora@example.com", "erin@example.com"])
         bad = self.request("POST", "/v1/audiences/preview", {"bought": ["X"]})
         self.assertEqual((bad.status, bad.json()["message"]), (400, "bought: unknown field"))
         bad = self.request("POST", "/v1/audiences/preview", {"active_within_days": 0})

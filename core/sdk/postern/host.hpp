@@ -124,7 +124,8 @@ class host {
   virtual std::string route_of(const message& msg, std::string_view recipient) = 0;
   /// A one-click unsubscribe link (RFC 8058) for one recipient, signed by the gateway and
   /// served by its HTTP server: a POST to it unsubscribes the address from `list` (from
-  /// everything when `list` is empty). Empty when the gateway has no HTTP listener.
+  /// everything when `list` is empty). Empty when the gateway has neither `[http] public_url`
+  /// nor an HTTP listener to name in it.
   virtual std::string unsubscribe_url(std::string_view tenant, std::string_view email, std::string_view list,
                                       std::string_view campaign_id) = 0;
 };

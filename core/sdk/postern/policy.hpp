@@ -124,8 +124,9 @@ struct campaign_summary {
 /// chain.
 ///
 /// Threading: `check` may be called from several threads at once and must not block for long
-/// (it runs while an SMTP client waits). `on_outcome` is called on a delivery thread; the
-/// campaign hooks on the campaign thread.
+/// (it runs while an SMTP client waits). `on_outcome` is called on a delivery thread;
+/// `on_campaign_start` on the thread of the API request that starts the campaign;
+/// `on_campaign_end` on the campaign feeder's thread.
 /// Exceptions: none may escape; the host treats one that does as a 451 defer.
 class policy {
  public:
@@ -141,7 +142,8 @@ class policy {
   virtual verdict on_campaign_start(const campaign_summary&) { return verdict::accept(); }
   /// Every recipient of a campaign reached a final state, or it was cancelled. Called at least
   /// once per campaign (again after a crash that fell before the gateway recorded the call);
-  /// use `new_message::origin_key` or the store to make effects happen exactly once.
+  /// use `new_message::origin_key` or the store to make effects happen exactly once. An
+  /// exception is logged and the call is not repeated.
   virtual void on_campaign_end(const campaign_summary&) {}
 };
 

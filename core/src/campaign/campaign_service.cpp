@@ -14,6 +14,7 @@ namespace postern::campaign {
 namespace {
 
 constexpr std::size_t sample_size = 10;
+constexpr std::size_t max_listed = 10000;     // recipients a dry run lists, at most
 constexpr std::size_t feed_batch = 200;       // recipients per round of the feeder
 constexpr std::size_t record_chunk = 10000;   // recipients per insert at a campaign's start
 
@@ -162,7 +163,7 @@ report campaign_service::select(const definition& def, const postern::campaign_i
       ++rep.remaining;
       rep.cost += checked.cost;
       if (rep.sample.size() < sample_size) rep.sample.push_back(entry_of(c.person));
-      if (all_recipients) rep.recipients.push_back(entry_of(c.person));
+      if (all_recipients && rep.recipients.size() < max_listed) rep.recipients.push_back(entry_of(c.person));
     }
     if (each) each(row);
   });
@@ -210,8 +211,9 @@ std::pair<campaign_record, report> campaign_service::create(const definition& de
   return {record, rep};
 }
 
-std::optional<report> campaign_service::send_draft(const definition& def, const campaign_record& draft) {
+std::optional<report> campaign_service::send_draft(const campaign_record& draft) {
   if (draft.state != campaign_state::draft) return std::nullopt;
+  const auto def = definition_of(draft);
   const auto info = info_of_record(draft);
   if (auto refused = check_campaign(def, info)) {
     report rep;
@@ -307,8 +309,11 @@ void campaign_service::feeder_loop() {
     bool worked = false;
     try {
       for (const auto& c : store_.unfinished()) {
-        if (c.state == campaign_state::sending) worked = feed_some(c) || worked;
-        finish_if_done(c);
+        // The end is looked for only once nothing is left to feed: a count over a large
+        // campaign's recipients on every round would cost more than the feeding.
+        const bool fed = c.state == campaign_state::sending && feed_some(c);
+        worked = worked || fed;
+        if (!fed) finish_if_done(c);
       }
     } catch (const std::exception& e) {
       // A database error: nothing is lost (pending recipients stay pending); try again soon.
@@ -388,7 +393,7 @@ bool campaign_service::feed_some(const campaign_record& c) {
 void campaign_service::finish_if_done(const campaign_record& c) {
   auto current = c;
   if (current.state == campaign_state::sending) {
-    if (store_.counts(c.id).pending > 0 || spool_.campaign_stats(c.id).messages_pending > 0) return;
+    if (!store_.pending(c.id, 1).empty() || spool_.campaign_open(c.id)) return;
     if (!store_.set_state(c.id, campaign_state::finished, {campaign_state::sending}, std::chrono::system_clock::now()))
       return;
     current = *store_.find(c.tenant, c.id);

@@ -56,7 +56,7 @@ struct report {
   std::vector<drop_count> drops;  ///< By policy and reason.
   std::int64_t cost = 0;
   std::vector<report_entry> sample;
-  std::vector<report_entry> recipients;  ///< Every remaining one, when asked for.
+  std::vector<report_entry> recipients;  ///< The remaining ones when asked for, 10,000 at most.
   std::optional<refusal> refused;
 };
 
@@ -85,12 +85,13 @@ class campaign_service {
   void run();
   void stop();
 
-  /// The report, with `all_recipients` every remaining recipient too. Records nothing.
+  /// The report, with `all_recipients` the remaining recipients too (the first 10,000).
+  /// Records nothing.
   report dry_run(const definition& def, bool all_recipients);
   /// Records the campaign (as a draft: nothing is sent until `send`) and reports.
   std::pair<campaign_record, report> create(const definition& def, bool draft);
-  /// Starts a draft; nothing if it is not one.
-  std::optional<report> send_draft(const definition& def, const campaign_record& draft);
+  /// Starts a draft with the message it was made with; nothing if it is not a draft.
+  std::optional<report> send_draft(const campaign_record& draft);
 
   std::optional<progress> status(std::string_view tenant, std::string_view id);
   /// pause, resume or cancel. Answers the new state, or an error text.

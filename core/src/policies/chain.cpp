@@ -3,6 +3,18 @@
 #include "logging/log.hpp"
 
 namespace postern::policies {
+namespace {
+
+bool every_recipient_dropped(const postern::submission_view& view, const chain_result& result) {
+  for (const auto& r : view.recipients) {
+    bool dropped = false;
+    for (const auto& d : result.drops) dropped = dropped || d.recipient_index == r.index;
+    if (!dropped) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 chain_result chain::evaluate(const postern::submission_view& view, postern::policy_stage stage) const {
   chain_result result;
@@ -28,6 +40,8 @@ chain_result chain::evaluate(const postern::submission_view& view, postern::poli
     for (auto& h : v.add_headers) result.add_headers.push_back(std::move(h));
     if (result.route.empty()) result.route = v.route;
     result.cost += v.cost;
+    // Nobody left: later policies would count or charge a message that never goes out.
+    if (!view.recipients.empty() && every_recipient_dropped(view, result)) return result;
   }
   return result;
 }

@@ -27,7 +27,9 @@ struct chain_result {
 };
 
 /// Runs policies in their configured order. The first reject or defer ends the chain; drops,
-/// headers and routes of the policies before it are combined. Thread-safe if the policies are.
+/// headers and routes of the policies before it are combined. Once every recipient is dropped
+/// the chain ends too: later policies never count or charge a message that does not go out.
+/// Thread-safe if the policies are.
 class chain {
  public:
   chain() = default;

@@ -67,8 +67,10 @@ CREATE TABLE IF NOT EXISTS events(
   enhanced TEXT,
   text TEXT);
 CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
--- A campaign's progress and cancel read its messages.
+-- A campaign's progress and cancel read its messages; its end is when none is open.
 CREATE INDEX IF NOT EXISTS messages_campaign ON messages(campaign_id) WHERE campaign_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_campaign_open ON messages(campaign_id)
+  WHERE campaign_id IS NOT NULL AND done_at IS NULL;
 -- Finished messages whose content is kept for a while (resends): what purge_content drops.
 CREATE INDEX IF NOT EXISTS messages_kept ON messages(done_at) WHERE done_at IS NOT NULL AND body IS NOT NULL;
 PRAGMA user_version = 2;
@@ -636,6 +638,13 @@ spool_stats spool::campaign_stats(std::string_view campaign_id) {
   m.bind(1, campaign_id);
   if (m.step()) s.messages_pending = static_cast<std::uint64_t>(m.column_int(0));
   return s;
+}
+
+bool spool::campaign_open(std::string_view campaign_id) {
+  std::lock_guard lock(reader_mutex_);
+  statement q(*reader_db_, "SELECT 1 FROM messages WHERE campaign_id = ?1 AND done_at IS NULL LIMIT 1");
+  q.bind(1, campaign_id);
+  return q.step();
 }
 
 std::size_t spool::cancel_campaign(std::string_view campaign_id) {

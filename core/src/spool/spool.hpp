@@ -180,6 +180,8 @@ class spool {
   spool_stats stats();
   /// Recipient counts of one campaign's messages (messages_pending: those not finished).
   spool_stats campaign_stats(std::string_view campaign_id);
+  /// True while a message of the campaign is not finished (one index probe, however large).
+  bool campaign_open(std::string_view campaign_id);
 
   // Operator actions (`postern queue …`). Each commits before it returns and answers how many
   // messages (for flush: pending recipients) it changed. An empty id in flush means all.

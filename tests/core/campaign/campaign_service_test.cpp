@@ -140,11 +140,11 @@ TEST_F(campaign_service_test, a_draft_waits_for_send) {
   EXPECT_EQ(report.remaining, 3u);
   EXPECT_EQ(store_.find("shop", draft.id)->state, campaign_state::draft);
   EXPECT_TRUE(store_.pending(draft.id, 10).empty());
-  const auto sent = service_.send_draft(buyers_of_x(), *store_.find("shop", draft.id));
+  const auto sent = service_.send_draft(*store_.find("shop", draft.id));
   ASSERT_TRUE(sent);
   EXPECT_EQ(store_.find("shop", draft.id)->state, campaign_state::sending);
   EXPECT_EQ(store_.pending(draft.id, 10).size(), 3u);
-  EXPECT_FALSE(service_.send_draft(buyers_of_x(), *store_.find("shop", draft.id))) << "not a draft any more";
+  EXPECT_FALSE(service_.send_draft(*store_.find("shop", draft.id))) << "not a draft any more";
 }
 
 }  // namespace

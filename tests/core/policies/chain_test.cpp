@@ -35,6 +35,7 @@ TEST(chain, runs_in_order_and_stops_at_the_first_refusal) {
   EXPECT_CALL(*third, check(_, _)).Times(0);
   chain c({{"one", first}, {"two", second}, {"three", third}});
   view_data d;
+  d.rcpts.push_back({1, "b@example.com", "", 0});  // someone is left after the drop
   auto r = c.evaluate(d.view(), postern::policy_stage::content);
   EXPECT_EQ(r.decision, postern::verdict::action::defer);
   EXPECT_EQ(r.decided_by, "two");
@@ -53,6 +54,7 @@ TEST(chain, combines_drops_headers_and_the_first_route) {
   EXPECT_CALL(*second, check(_, _)).WillOnce(Return(b));
   chain c({{"consent", first}, {"tagger", second}});
   view_data d;
+  d.rcpts.push_back({1, "b@example.com", "", 0});  // someone is left after the drop
   auto r = c.evaluate(d.view(), postern::policy_stage::content);
   EXPECT_EQ(r.decision, postern::verdict::action::accept);
   ASSERT_EQ(r.drops.size(), 1u);
@@ -114,6 +116,21 @@ TEST(chain, campaign_end_reaches_every_policy_even_after_a_throw) {
   EXPECT_CALL(*second, on_campaign_end(_)).Times(1);
   chain c({{"first", first}, {"second", second}});
   c.campaign_end(postern::campaign_summary{});
+}
+
+TEST(chain, ends_once_every_recipient_is_dropped) {
+  auto consent = std::make_shared<mock_policy>();
+  auto counter = std::make_shared<mock_policy>();
+  postern::verdict drop;
+  drop.drops.push_back({0, "unsubscribed"});
+  EXPECT_CALL(*consent, check(_, _)).WillOnce(Return(drop));
+  EXPECT_CALL(*counter, check(_, _)).Times(0);
+  chain c({{"consent", consent}, {"frequency_cap", counter}});
+  view_data d;
+  const auto r = c.evaluate(d.view(), postern::policy_stage::content);
+  EXPECT_EQ(r.decision, postern::verdict::action::accept);
+  ASSERT_EQ(r.drop_policies.size(), 1u);
+  EXPECT_EQ(r.drop_policies[0], "consent");
 }
 
 }  // namespace

@@ -186,6 +186,10 @@ bool read_native_message(const json::object& body, native_request& request, std:
     r.fail("to", "at least one recipient is needed in to, cc or bcc");
   if (use == message_use::campaign && r.ok() && (!out.recipients.empty() || !request.per_recipient.empty()))
     r.fail(out.recipients.empty() ? "recipient_variables" : "to", "a campaign's recipients come from its audience");
+  // A campaign has its own tags, is always marketing, and starts when it is sent.
+  for (const char* key : {"tags", "stream", "send_at"})
+    if (use == message_use::campaign && r.ok() && body.contains(key))
+      r.fail(key, "not part of a campaign's message (tags go on the campaign; campaigns are marketing mail)");
   if (r.ok() && request.template_name.empty() && out.spec.text.empty() && out.spec.html.empty())
     r.fail("text", "text, html or a template is needed");
   error = r.error();

@@ -55,7 +55,11 @@ json::object report_json(const campaign::report& rep) {
   for (const auto& e : rep.recipients) recipients.push_back(entry_json(e));
   json::object out{{"selected", rep.selected}, {"dropped", dropped},        {"drops", drops_json(rep.drops)},
                    {"remaining", rep.remaining}, {"cost", rep.cost},      {"sample", std::move(sample)}};
-  if (!rep.recipients.empty()) out["recipients"] = std::move(recipients);
+  if (!rep.recipients.empty()) {
+    const bool truncated = rep.recipients.size() < rep.remaining;
+    out["recipients"] = std::move(recipients);
+    out["recipients_truncated"] = truncated;
+  }
   return out;
 }
 
@@ -145,7 +149,9 @@ std::variant<campaign::definition, response> api::read_campaign(const json::obje
   auto built = mime::build(composed.spec);  // no Message-ID: each recipient's message gets its own
   if (!built.error.empty()) return error_response(400, "message." + built.error);
   def.mail_from = composed.mail_from;
-  def.raw = std::move(built.raw);
+  // Each recipient's copy gets its own Date (and Message-ID) when it is handed to the spool:
+  // a paced or paused campaign may send the last copy days after the first.
+  def.raw = submission::remove_header(built.raw, "Date");
   def.content_key = composed.spec.from + '\0' + normalized(composed.spec.subject) + '\0' +
                     normalized(composed.spec.text) + '\0' + normalized(composed.spec.html);
   def.json = json::serialize(body);
@@ -218,10 +224,9 @@ response api::campaigns_route(request& req, const tenant_ref& tenant, std::strin
   const auto record = services_.campaign_data->find(tenant.name, id);
   if (!record) return error_response(404, "no campaign " + id);
   if (action == "send") {
-    const auto def_json = parse_json_object(record->definition);
-    auto read = read_campaign(def_json.object, tenant);
-    if (auto* refusal = std::get_if<response>(&read)) return std::move(*refusal);
-    const auto rep = campaigns.send_draft(std::get<campaign::definition>(read), *record);
+    // The draft's message as it was made (and tested): a template changed since does not
+    // change what this campaign sends.
+    const auto rep = campaigns.send_draft(*record);
     if (!rep) return error_response(409, "campaign " + id + " is " + campaign::to_string(record->state) + ", not a draft");
     if (rep->refused) return refused_response(*rep->refused);
     return json_response(202, json::object{{"id", id}, {"state", "sending"}, {"report", report_json(*rep)}});
@@ -317,6 +322,7 @@ response api::audiences_route(request& req, const tenant_ref& tenant, std::strin
     const auto audience_name = r.string("name").value_or("");
     if (r.ok() && !templates::valid_template_name(audience_name))
       r.fail("name", "1 to 64 of letters, digits, '_', '-' and '.'");
+    if (r.ok() && audience_name == "preview") r.fail("name", "\"preview\" is taken by /v1/audiences/preview");
     const auto* rule_value = r.value("audience");
     contacts::audience_rule rule;
     if (r.ok() && (!rule_value || !rule_value->is_object())) r.fail("audience", "expected a rule object");
