@@ -98,8 +98,8 @@ def start_postern(work, binary):
 listen = ["127.0.0.1:{http_port}"]
 request_timeout = "10m"
 [policies]
-order = ["campaign_pacing", "consent", "activity_window", "no_resend", "link_guard", "frequency_cap",
-         "credits", "completion_notice"]
+order = ["consent", "activity_window", "no_resend", "link_guard", "campaign_pacing",
+         "frequency_cap", "credits", "completion_notice"]
 [policies.credits.grants]
 bench = 100000000
 [policies.campaign_pacing]

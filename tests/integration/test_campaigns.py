@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 from http_harness import OTHER_KEY, HttpTestCase
 from postern_harness import wait_until
 
-ALL_POLICIES = ["campaign_pacing", "consent", "activity_window", "no_resend", "link_guard", "frequency_cap",
-                "credits", "completion_notice"]
+ALL_POLICIES = ["consent", "activity_window", "no_resend", "link_guard", "campaign_pacing",
+                "frequency_cap", "credits", "completion_notice"]
 OWNER = "owner@shop.example"
 
 
