@@ -31,8 +31,10 @@ postern::verdict consent::check(const postern::submission_view& s, postern::poli
     if (!url.empty()) value = "<" + url + ">";
     if (!mailto_.empty()) value += (value.empty() ? "" : ", ") + std::string("<mailto:") + mailto_ + ">";
     if (!value.empty()) v.add_headers.push_back({"List-Unsubscribe", value});
-    // One-click (RFC 8058) needs the HTTPS/HTTP link; a mailto alone is not one-click.
-    if (!url.empty()) v.add_headers.push_back({"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"});
+    // RFC 8058 one-click needs an HTTPS link (a mailto, or plain HTTP, is not one-click): with
+    // an http:// link the recipient still unsubscribes through the page the link opens.
+    if (url.starts_with("https://"))
+      v.add_headers.push_back({"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"});
   }
   return v;
 }

@@ -1,5 +1,6 @@
 #include "credits.hpp"
 
+#include <limits>
 #include <stdexcept>
 
 namespace postern::policies {
@@ -31,6 +32,15 @@ postern::verdict credits::on_campaign_start(const postern::campaign_summary& sum
   return postern::verdict::reject(550, "5.7.1",
                                   "Campaign costs " + std::to_string(summary.cost) + " credits; tenant " +
                                       summary.tenant + " has " + std::to_string(granted - spent) + " left");
+}
+
+void credits::on_campaign_end(const postern::campaign_summary& summary) {
+  if (summary.unsent_cost <= 0) return;
+  // The mark first: after a crash between the two the refund is lost rather than given twice.
+  if (!host_.store().put_new("refunded:" + summary.id, std::to_string(summary.unsent_cost))) return;
+  host_.store().add("spent:" + summary.tenant, -summary.unsent_cost, std::numeric_limits<std::int64_t>::max());
+  host_.log(postern::log_level::info, summary.id + ": refunded " + std::to_string(summary.unsent_cost) +
+                                          " credits for recipients never sent");
 }
 
 }  // namespace postern::policies

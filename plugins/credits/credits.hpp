@@ -16,6 +16,8 @@ class credits final : public postern::policy {
   explicit credits(postern::host& host);
   postern::verdict check(const postern::submission_view& submission, postern::policy_stage stage) override;
   postern::verdict on_campaign_start(const postern::campaign_summary& summary) override;
+  /// Gives back what the start charged for recipients never sent.
+  void on_campaign_end(const postern::campaign_summary& summary) override;
 
  private:
   postern::host& host_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <memory>
 
 namespace postern::policies {
@@ -15,27 +16,76 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-/// The host part of "scheme://[user@]host[:port][/...]".
+/// The host part of "[scheme:]//[user@]host[:port][/...]".
 std::string host_of(std::string_view url) {
-  auto rest = url.substr(url.find("://") + 3);
+  auto rest = url.substr(url.find("//") + 2);
   rest = rest.substr(0, rest.find_first_of("/?#"));
   if (const auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
   if (!rest.empty() && rest.front() == '[') return lower(rest.substr(0, rest.find(']') + 1));  // IPv6 literal
   return lower(rest.substr(0, rest.find(':')));
 }
 
-void scan_text(std::string_view text, std::vector<std::string>& out) {
+/// The text as a browser would read a link in it: HTML character references decoded
+/// ("https&#58;//" is "https://") and backslashes made slashes ("https:\\evil.test" and
+/// "https://evil.test\\@good.test" go to evil.test).
+std::string as_browsers_read(std::string_view text) {
+  static const std::pair<const char*, char> named[] = {{"amp", '&'},  {"colon", ':'}, {"sol", '/'},  {"period", '.'},
+                                                       {"quot", '"'}, {"apos", '\''}, {"lt", '<'},   {"gt", '>'},
+                                                       {"bsol", '/'}, {"commat", '@'}};
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\\') {
+      out += '/';
+      continue;
+    }
+    const auto semi = c == '&' ? text.find(';', i) : std::string_view::npos;
+    if (semi == std::string_view::npos || semi - i > 10) {
+      out += c;
+      continue;
+    }
+    const auto ref = text.substr(i + 1, semi - i - 1);
+    long code = -1;
+    if (ref.size() > 1 && ref[0] == '#') {
+      const bool hex = ref[1] == 'x' || ref[1] == 'X';
+      char* end = nullptr;
+      const std::string digits(ref.substr(hex ? 2 : 1));
+      code = std::strtol(digits.c_str(), &end, hex ? 16 : 10);
+      if (digits.empty() || *end != '\0') code = -1;
+    } else {
+      for (const auto& [name, ch] : named)
+        if (ref == name) code = static_cast<unsigned char>(ch);
+    }
+    if (code > 0 && code < 128) {
+      out += code == '\\' ? '/' : static_cast<char>(code);
+      i = semi;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void scan_text(std::string_view raw_text, std::vector<std::string>& out) {
+  const std::string text = as_browsers_read(raw_text);
   const std::string folded = lower(text);
   for (std::size_t pos = 0;;) {
-    const auto http = folded.find("http://", pos);
-    const auto https = folded.find("https://", pos);
-    const auto start = std::min(http, https);
+    // http://, https://, and links without a scheme in attributes (href="//evil.test/").
+    std::size_t start = std::string::npos, host = 0;
+    for (const char* mark : {"http://", "https://", "=\"//", "='//", "=//"}) {
+      const auto at = folded.find(mark, pos);
+      if (at < start) {
+        start = at;
+        host = at + std::string_view(mark).size();
+      }
+    }
     if (start == std::string::npos) return;
-    auto end = text.find_first_of(" \t\r\n\"'<>()[]{}", start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string url(text.substr(start, end - start));
+    auto end = text.find_first_of(" \t\r\n\"'<>()[]{}", host);
+    if (end == std::string::npos) end = text.size();
+    std::string url = folded[start] == '=' ? "//" + text.substr(host, end - host) : text.substr(start, end - start);
     while (!url.empty() && (url.back() == '.' || url.back() == ',' || url.back() == ';')) url.pop_back();
-    if (url.find("://") + 3 < url.size()) out.push_back(std::move(url));
+    if (url.find("//") + 2 < url.size()) out.push_back(std::move(url));
     pos = end;
   }
 }

@@ -130,7 +130,9 @@ class WholeCampaign(CampaignTestCase):
             got = self.delivered_to(address)
             self.assertEqual(len(got), 1, address)
             self.assertEqual(got[0]["To"].addresses[0].addr_spec, address)
-            self.assertEqual(got[0]["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
+            self.assertRegex(got[0]["List-Unsubscribe"], r"^<http://127\.0\.0\.1:\d+/unsubscribe/[^>]+>$")
+            # RFC 8058 one-click needs HTTPS: with a plain-HTTP link the page's button does it.
+            self.assertIsNone(got[0]["List-Unsubscribe-Post"])
         copies = [self.delivered_to(a)[0] for a in BUYERS + ["f@example.com"]]
         self.assertEqual(len({m["Message-ID"] for m in copies}), len(copies), "each copy has its own Message-ID")
         self.assertTrue(all(len(m.get_all("Date")) == 1 for m in copies), "one Date, set when the copy was queued")

@@ -115,7 +115,10 @@ struct campaign_summary {
   std::uint64_t queued = 0;     ///< Handed to the spool.
   std::uint64_t delivered = 0, deferred = 0, failed = 0;
   std::uint64_t cancelled = 0;  ///< Never sent because the campaign was cancelled.
-  std::int64_t cost = 0;        ///< Sum of the recipients' verdict costs.
+  std::int64_t cost = 0;        ///< Sum of the recipients' verdict costs, charged at the start.
+  /// At the end: what `cost` included for recipients that were then never sent (dropped when
+  /// their turn came, or cancelled). A pricing policy refunds it.
+  std::int64_t unsent_cost = 0;
   std::chrono::system_clock::time_point started{}, finished{};
   bool was_cancelled = false;
 };

@@ -103,6 +103,11 @@ campaign_service::campaign_service(submission::service& submission, spool::spool
 campaign_service::~campaign_service() { stop(); }
 
 void campaign_service::run() {
+  for (const auto& c : store_.starting()) {
+    logging::get("campaign")->warn("{}: campaign \"{}\" was still starting when postern stopped; it is a draft again",
+                                   c.id, c.name);
+    store_.abandon(c.id, true);
+  }
   if (!feeder_.joinable()) feeder_ = std::thread([this] { feeder_loop(); });
 }
 
@@ -156,12 +161,13 @@ report campaign_service::select(const definition& def, const postern::campaign_i
     // Always in report mode: the real send records this selection, then feeds it.
     auto req = request_for(def, info, c, true);
     const auto checked = submission_.check(req);
-    const auto row = outcome_of(c.person.email, checked);
+    auto row = outcome_of(c.person.email, checked);
     if (row.state == recipient_state::dropped) {
       ++drops[{row.policy, row.reason}];
     } else {
       ++rep.remaining;
       rep.cost += checked.cost;
+      row.cost = checked.cost;
       if (rep.sample.size() < sample_size) rep.sample.push_back(entry_of(c.person));
       if (all_recipients && rep.recipients.size() < max_listed) rep.recipients.push_back(entry_of(c.person));
     }
@@ -203,7 +209,7 @@ std::pair<campaign_record, report> campaign_service::create(const definition& de
     rep.refused = std::move(refused);
     return {record, rep};
   }
-  if (!draft) return {record, start(def, record)};
+  if (!draft) return {record, *start(def, record)};
   auto rep = select(def, info, false, nullptr);
   record.selected = rep.selected;
   record.cost = rep.cost;
@@ -220,39 +226,52 @@ std::optional<report> campaign_service::send_draft(const campaign_record& draft)
     rep.refused = std::move(refused);
     return rep;
   }
-  return start(def, draft);
+  return start(def, draft);  // nothing when another request started or cancelled it first
 }
 
-report campaign_service::start(const definition& def, campaign_record record) {
+std::optional<report> campaign_service::start(const definition& def, campaign_record record) {
+  const bool was_draft = record.state == campaign_state::draft;
+  const auto now = std::chrono::system_clock::now();
+  // Claimed first: of two requests sending one draft, one goes on.
+  if (was_draft && !store_.set_state(record.id, campaign_state::starting, {campaign_state::draft}, now))
+    return std::nullopt;
+  record.state = campaign_state::starting;
+  if (!was_draft) store_.insert(record);
   const auto info = info_of_record(record);
   report rep;
   try {
-    // One transaction: the campaign, every selected recipient, and what the policies' start
-    // hooks write (credits debited, fingerprints kept). A crash leaves all of it or none.
+    // The recipients are recorded in chunks of their own, without holding the store for the
+    // whole selection: other campaigns, and policies reading their store for mail being
+    // submitted meanwhile, wait for one chunk at most. A campaign that is `starting` is never
+    // fed, and one left starting by a crash is put back to draft when postern starts.
+    std::vector<recipient_row> chunk;
+    rep = select(def, info, false, [&](const recipient_row& row) {
+      chunk.push_back(row);
+      if (chunk.size() == record_chunk) {
+        store_.add_recipients(record.id, chunk);
+        chunk.clear();
+      }
+    });
+    store_.add_recipients(record.id, chunk);
+    record.selected = rep.selected;
+    record.cost = rep.cost;
+    record.started = now;
+    store_.set_totals(record.id, rep.selected, rep.cost, now);
+    // One short transaction: what the policies record (credits debited, fingerprint kept) and
+    // the campaign becoming one that is sent.
     store_.transaction([&] {
-      const bool was_draft = record.state == campaign_state::draft;
-      record.state = campaign_state::sending;
-      if (was_draft) store_.set_state(record.id, campaign_state::sending, {campaign_state::draft}, record.created);
-      else store_.insert(record);
-      std::vector<recipient_row> chunk;
-      rep = select(def, info, false, [&](const recipient_row& row) {
-        chunk.push_back(row);
-        if (chunk.size() == record_chunk) {
-          store_.add_recipients(record.id, chunk);
-          chunk.clear();
-        }
-      });
-      store_.add_recipients(record.id, chunk);
-      store_.set_totals(record.id, rep.selected, rep.cost);
-      record.selected = rep.selected;
-      record.cost = rep.cost;
-      auto summary = summary_of(record, info);
+      auto summary = start_summary(record, info, rep);
       const auto verdict = policies_.campaign_start(summary);
       if (verdict.decision != postern::verdict::action::accept) throw refused_start{{verdict.decided_by, verdict.reply}};
+      store_.set_state(record.id, campaign_state::sending, {campaign_state::starting}, now);
     });
   } catch (const refused_start& r) {
+    store_.abandon(record.id, was_draft);
     rep.refused = r.why;
     return rep;
+  } catch (...) {
+    store_.abandon(record.id, was_draft);
+    throw;
   }
   logging::get("campaign")->info("{}: campaign \"{}\" of {} started: {} selected, {} to send, cost {}", record.id,
                                  record.name, record.tenant, rep.selected, rep.remaining, rep.cost);
@@ -273,6 +292,8 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
 
 std::variant<campaign_state, std::string> campaign_service::change(std::string_view tenant, std::string_view id,
                                                                    std::string_view action) {
+  // Never in the middle of a feeding round: a pause or cancel answered is one the feeder sees.
+  std::lock_guard feeding(feed_mutex_);
   const auto record = store_.find(tenant, id);
   if (!record) return std::string("no campaign ") + std::string(id);
   const auto now = std::chrono::system_clock::now();
@@ -289,11 +310,13 @@ std::variant<campaign_state, std::string> campaign_service::change(std::string_v
     return campaign_state::sending;
   }
   if (action == "cancel") {
-    if (!store_.set_state(id, campaign_state::cancelled,
+    // Cancelling a cancelled campaign again finishes what a failure may have left undone.
+    if (record->state != campaign_state::cancelled &&
+        !store_.set_state(id, campaign_state::cancelled,
                           {campaign_state::draft, campaign_state::sending, campaign_state::paused}, now))
       return refuse();
     store_.cancel_pending(id);
-    spool_.cancel_campaign(id);
+    store_.mark_cancelled(id, spool_.cancel_campaign(id));
     // A draft never started: there is no end to report.
     if (record->state == campaign_state::draft) store_.mark_end_reported(id);
     logging::get("campaign")->info("{}: campaign cancelled", id);
@@ -327,6 +350,9 @@ void campaign_service::feeder_loop() {
 }
 
 bool campaign_service::feed_some(const campaign_record& c) {
+  std::lock_guard feeding(feed_mutex_);
+  const auto now_state = store_.find(c.tenant, c.id);
+  if (!now_state || now_state->state != campaign_state::sending) return false;  // paused or cancelled since
   auto rows = store_.pending(c.id, feed_batch);
   if (rows.empty()) return false;
   const auto def = definition_of(c);
@@ -347,6 +373,13 @@ bool campaign_service::feed_some(const campaign_record& c) {
     if (it != known.end()) contact = it->second;
     else contact.person.email = row.email;  // removed from the contacts since: no facts, policies decide
     auto req = request_for(def, info, contact, false);
+    // Fed before, and spooled, but not recorded here (a crash, a failed update): the spool has
+    // it under its key. Not checked again: policies that count would count it twice.
+    if (auto queued = spool_.find_origin(req.origin_key)) {
+      std::lock_guard lock(m);
+      settled.push_back({row.seq, row.email, recipient_state::queued, "", "", *queued});
+      continue;
+    }
     const auto checked = submission_.check(req);
     if (checked.refusal && checked.refusal->reply.transient()) {
       wait_a_little = true;  // pacing, or a policy that wants a moment: the rest waits its turn
@@ -408,6 +441,20 @@ void campaign_service::finish_if_done(const campaign_record& c) {
   store_.mark_end_reported(c.id);
 }
 
+postern::campaign_summary campaign_service::start_summary(const campaign_record& c, const postern::campaign_info& info,
+                                                          const report& rep) {
+  postern::campaign_summary s;
+  s.id = c.id;
+  s.tenant = c.tenant;
+  s.name = c.name;
+  s.info = &info;
+  s.selected = rep.selected;
+  s.dropped = rep.selected - rep.remaining;
+  s.cost = rep.cost;
+  s.started = c.started;
+  return s;
+}
+
 postern::campaign_summary campaign_service::summary_of(const campaign_record& c, const postern::campaign_info& info) {
   postern::campaign_summary s;
   s.id = c.id;
@@ -421,10 +468,11 @@ postern::campaign_summary campaign_service::summary_of(const campaign_record& c,
   s.queued = own.queued;
   s.delivered = spooled.delivered;
   s.deferred = spooled.deferred + spooled.queued;
-  s.failed = spooled.failed;
+  s.failed = spooled.failed - spooled.cancelled;  // a cancel's ending is not a failure
   s.cancelled = own.cancelled;
   s.cost = c.cost;
-  s.started = c.created;
+  s.unsent_cost = store_.unsent_cost(c.id);
+  s.started = c.started;
   s.finished = c.finished;
   s.was_cancelled = c.state == campaign_state::cancelled;
   return s;

@@ -81,7 +81,8 @@ class campaign_service {
                    campaign_store& store, const policies::chain& policies);
   ~campaign_service();
 
-  /// Starts the feeding thread. Campaigns left sending by an earlier run go on.
+  /// Starts the feeding thread. Campaigns left sending by an earlier run go on; one left
+  /// starting (a crash while its recipients were recorded) goes back to draft.
   void run();
   void stop();
 
@@ -104,13 +105,16 @@ class campaign_service {
   report select(const definition& def, const postern::campaign_info& info, bool all_recipients,
                 const std::function<void(const recipient_row&)>& each);
   std::optional<refusal> check_campaign(const definition& def, const postern::campaign_info& info);
-  report start(const definition& def, campaign_record record);
+  /// Nothing when the record was a draft that another request started or cancelled first.
+  std::optional<report> start(const definition& def, campaign_record record);
   submission::request request_for(const definition& def, const postern::campaign_info& info,
                                   const contacts::selected_contact& c, bool dry_run) const;
   void feeder_loop();
   bool feed_some(const campaign_record& c);
   void finish_if_done(const campaign_record& c);
   postern::campaign_summary summary_of(const campaign_record& c, const postern::campaign_info& info);
+  static postern::campaign_summary start_summary(const campaign_record& c, const postern::campaign_info& info,
+                                                 const report& rep);
 
   submission::service& submission_;
   spool::spool& spool_;
@@ -118,6 +122,7 @@ class campaign_service {
   campaign_store& store_;
   const policies::chain& policies_;
 
+  std::mutex feed_mutex_;  // one feeding round, or one pause/resume/cancel, at a time
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

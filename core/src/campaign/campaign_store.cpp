@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS campaigns(
   selected INTEGER NOT NULL,
   cost INTEGER NOT NULL,
   created INTEGER NOT NULL,
+  started INTEGER NOT NULL DEFAULT 0,
   finished INTEGER NOT NULL DEFAULT 0,
   end_reported INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS campaigns_tenant ON campaigns(tenant, created);
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS campaign_recipients(
   policy TEXT NOT NULL DEFAULT '',
   reason TEXT NOT NULL DEFAULT '',
   queue_id TEXT NOT NULL DEFAULT '',
+  cost INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(campaign, seq)) WITHOUT ROWID;
 -- The feeder takes pending recipients in order; progress counts by state.
 CREATE INDEX IF NOT EXISTS campaign_recipients_state ON campaign_recipients(campaign, state, seq);
@@ -59,7 +61,7 @@ CREATE TABLE IF NOT EXISTS plugin_data(
 
 constexpr const char* campaign_columns =
     "SELECT id, tenant, name, state, definition, fingerprint, resend, list, selected, cost, created, finished, "
-    "end_reported, audience, mail_from, raw, tags FROM campaigns ";
+    "end_reported, audience, mail_from, raw, tags, started FROM campaigns ";
 
 std::string join_lines(const std::vector<std::string>& items) {
   std::string out;
@@ -96,6 +98,7 @@ campaign_record campaign_row(statement& q) {
   r.mail_from = q.column_text(14);
   r.raw = q.column_blob(15);
   r.tags = split_lines(q.column_text(16));
+  r.started = from_ms(q.column_int(17));
   return r;
 }
 
@@ -115,6 +118,7 @@ recipient_row recipient_from(statement& q) {
 const char* to_string(campaign_state state) {
   switch (state) {
     case campaign_state::draft: return "draft";
+    case campaign_state::starting: return "starting";
     case campaign_state::sending: return "sending";
     case campaign_state::paused: return "paused";
     case campaign_state::finished: return "finished";
@@ -124,7 +128,7 @@ const char* to_string(campaign_state state) {
 }
 
 std::optional<campaign_state> campaign_state_from(std::string_view name) {
-  for (auto s : {campaign_state::draft, campaign_state::sending, campaign_state::paused, campaign_state::finished, campaign_state::cancelled})
+  for (auto s : {campaign_state::draft, campaign_state::starting, campaign_state::sending, campaign_state::paused, campaign_state::finished, campaign_state::cancelled})
     if (name == to_string(s)) return s;
   return std::nullopt;
 }
@@ -197,13 +201,16 @@ void campaign_store::add_recipients(std::string_view campaign, const std::vector
     statement next(*db_, "SELECT COALESCE(MAX(seq), 0) FROM campaign_recipients WHERE campaign = ?1");
     next.bind(1, campaign);
     std::int64_t seq = next.step() ? next.column_int(0) : 0;
-    statement q(*db_, "INSERT INTO campaign_recipients(campaign, seq, email, state, policy, reason) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-    for (const auto& r : rows) {
-      q.bind(1, campaign).bind(2, ++seq).bind(3, r.email).bind(4, static_cast<std::int64_t>(r.state));
-      q.bind(5, r.policy).bind(6, r.reason);
-      q.run();
-    }
+    next.reset();  // no read left open when the write transaction begins
+    statement q(*db_, "INSERT INTO campaign_recipients(campaign, seq, email, state, policy, reason, cost) "
+                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    transaction([&] {  // many rows, one commit (joins an outer transaction)
+      for (const auto& r : rows) {
+        q.bind(1, campaign).bind(2, ++seq).bind(3, r.email).bind(4, static_cast<std::int64_t>(r.state));
+        q.bind(5, r.policy).bind(6, r.reason).bind(7, r.cost);
+        q.run();
+      }
+    });
   });
 }
 
@@ -229,7 +236,8 @@ std::vector<campaign_record> campaign_store::list(std::string_view tenant, std::
 std::vector<campaign_record> campaign_store::unfinished() {
   std::lock_guard lock(mutex_);
   statement q(*db_, (std::string(campaign_columns) +
-                     "WHERE state != 'draft' AND (state IN ('sending', 'paused') OR end_reported = 0) ORDER BY created")
+                     "WHERE state NOT IN ('draft', 'starting') AND (state IN ('sending', 'paused') OR end_reported = 0) "
+                     "ORDER BY created")
                         .c_str());
   std::vector<campaign_record> out;
   while (q.step()) out.push_back(campaign_row(q));
@@ -261,11 +269,49 @@ bool campaign_store::set_state(std::string_view id, campaign_state to, std::init
   });
 }
 
-void campaign_store::set_totals(std::string_view id, std::uint64_t selected, std::int64_t cost) {
+void campaign_store::set_totals(std::string_view id, std::uint64_t selected, std::int64_t cost, time_point started) {
   locked_write([&] {
-    statement q(*db_, "UPDATE campaigns SET selected = ?2, cost = ?3 WHERE id = ?1");
-    q.bind(1, id).bind(2, static_cast<std::int64_t>(selected)).bind(3, cost);
+    statement q(*db_, "UPDATE campaigns SET selected = ?2, cost = ?3, started = ?4 WHERE id = ?1");
+    q.bind(1, id).bind(2, static_cast<std::int64_t>(selected)).bind(3, cost).bind(4, to_ms(started));
     q.run();
+  });
+}
+
+void campaign_store::abandon(std::string_view id, bool keep_draft) {
+  transaction([&] {
+    statement rows(*db_, "DELETE FROM campaign_recipients WHERE campaign = ?1");
+    rows.bind(1, id);
+    rows.run();
+    statement c(*db_, keep_draft ? "UPDATE campaigns SET state = 'draft', selected = 0, cost = 0, started = 0 "
+                                   "WHERE id = ?1"
+                                 : "DELETE FROM campaigns WHERE id = ?1");
+    c.bind(1, id);
+    c.run();
+  });
+}
+
+std::vector<campaign_record> campaign_store::starting() {
+  std::lock_guard lock(mutex_);
+  statement q(*db_, (std::string(campaign_columns) + "WHERE state = 'starting'").c_str());
+  std::vector<campaign_record> out;
+  while (q.step()) out.push_back(campaign_row(q));
+  return out;
+}
+
+std::int64_t campaign_store::unsent_cost(std::string_view campaign) {
+  std::lock_guard lock(mutex_);
+  statement q(*db_, "SELECT COALESCE(SUM(cost), 0) FROM campaign_recipients WHERE campaign = ?1 AND state IN (2, 3)");
+  q.bind(1, campaign);
+  return q.step() ? q.column_int(0) : 0;
+}
+
+void campaign_store::mark_cancelled(std::string_view campaign, const std::vector<std::string>& queue_ids) {
+  transaction([&] {
+    statement q(*db_, "UPDATE campaign_recipients SET state = 3 WHERE campaign = ?1 AND queue_id = ?2 AND state = 1");
+    for (const auto& id : queue_ids) {
+      q.bind(1, campaign).bind(2, id);
+      q.run();
+    }
   });
 }
 
@@ -290,7 +336,7 @@ std::vector<recipient_row> campaign_store::pending(std::string_view campaign, st
 void campaign_store::update(std::string_view campaign, const std::vector<recipient_row>& rows) {
   transaction([&] {
     statement q(*db_, "UPDATE campaign_recipients SET state = ?3, policy = ?4, reason = ?5, queue_id = ?6 "
-                      "WHERE campaign = ?1 AND seq = ?2");
+                      "WHERE campaign = ?1 AND seq = ?2 AND state = 0");
     for (const auto& r : rows) {
       q.bind(1, campaign).bind(2, r.seq).bind(3, static_cast<std::int64_t>(r.state));
       q.bind(4, r.policy).bind(5, r.reason).bind(6, r.queue_id);

@@ -18,8 +18,10 @@ namespace postern::campaign {
 
 using time_point = std::chrono::system_clock::time_point;
 
-/// Where a campaign stands. draft → sending → (paused ↔ sending) → finished, or → cancelled.
-enum class campaign_state { draft, sending, paused, finished, cancelled };
+/// Where a campaign stands. (draft →) starting → sending → (paused ↔ sending) → finished, or
+/// → cancelled. `starting` lasts while its recipients are being recorded; a campaign found
+/// starting after a crash never started and is removed.
+enum class campaign_state { draft, starting, sending, paused, finished, cancelled };
 const char* to_string(campaign_state state);
 std::optional<campaign_state> campaign_state_from(std::string_view name);
 
@@ -45,6 +47,7 @@ struct campaign_record {
   std::uint64_t selected = 0;
   std::int64_t cost = 0;
   time_point created{};
+  time_point started{};       ///< When it started sending (a draft: not yet).
   time_point finished{};
   bool end_reported = false;  ///< on_campaign_end has run for it.
 };
@@ -57,6 +60,7 @@ struct recipient_row {
   std::string policy;   ///< For dropped: which policy.
   std::string reason;   ///< For dropped: why.
   std::string queue_id; ///< For queued.
+  std::int64_t cost = 0;  ///< What the campaign's start charged for this recipient.
 };
 
 /// How many of a campaign's recipients are in each of its own states.
@@ -106,8 +110,16 @@ class campaign_store {
   /// The newest campaign of the tenant with this fingerprint, if any.
   std::optional<campaign_record> find_by_fingerprint(std::string_view tenant, std::string_view fingerprint);
 
-  /// Sets how many contacts the selection found and what it costs.
-  void set_totals(std::string_view id, std::uint64_t selected, std::int64_t cost);
+  /// Sets how many contacts the selection found, what it costs, and when it started.
+  void set_totals(std::string_view id, std::uint64_t selected, std::int64_t cost, time_point started);
+  /// Forgets a campaign that did not start, with its recipients (its row too unless `keep_draft`,
+  /// which puts it back to draft).
+  void abandon(std::string_view id, bool keep_draft);
+  /// Campaigns left `starting` by a crash.
+  std::vector<campaign_record> starting();
+  /// What the start charged for recipients that were then never sent (dropped when fed, or
+  /// cancelled).
+  std::int64_t unsent_cost(std::string_view campaign);
   /// Changes the state if it is one of `from`; true if it changed.
   bool set_state(std::string_view id, campaign_state to, std::initializer_list<campaign_state> from,
                  time_point now);
@@ -115,10 +127,13 @@ class campaign_store {
 
   /// Up to `limit` pending recipients, in order.
   std::vector<recipient_row> pending(std::string_view campaign, std::size_t limit);
-  /// Records what became of recipients fed to the spool (state, policy, reason, queue id).
+  /// Records what became of recipients fed to the spool (state, policy, reason, queue id);
+  /// only rows still pending change (a cancelled one stays cancelled).
   void update(std::string_view campaign, const std::vector<recipient_row>& rows);
   /// Marks every pending recipient cancelled; returns how many.
   std::uint64_t cancel_pending(std::string_view campaign);
+  /// Marks the queued recipients whose messages a cancel ended in the spool as cancelled.
+  void mark_cancelled(std::string_view campaign, const std::vector<std::string>& queue_ids);
   recipient_counts counts(std::string_view campaign);
   std::vector<drop_count> drops(std::string_view campaign);
   /// Recipients in order, after `after_seq`, optionally of one state.

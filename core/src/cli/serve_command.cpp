@@ -25,6 +25,7 @@
 
 #include <sysexits.h>
 
+#include <algorithm>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -104,7 +105,11 @@ std::string public_url(const config::settings& s, const ingress::http::server* h
   if (!http) return {};
   const auto bound = http->bound();
   if (bound.empty()) return {};
-  return (s.http.listen.empty() ? "https://" : "http://") + bound.front();
+  std::string address = bound.front();
+  // A wildcard address names no host a recipient could reach: this host's name instead.
+  for (const char* any : {"0.0.0.0:", "[::]:"})
+    if (address.starts_with(any)) address = s.server.hostname + address.substr(std::string_view(any).size() - 1);
+  return (s.http.listen.empty() ? "https://" : "http://") + address;
 }
 }  // namespace
 
@@ -214,6 +219,10 @@ int serve_command(const config::settings& s) {
       http = std::make_unique<ingress::http::server>(io, s.http, smtp_options.tls, *api);
       http->start();
       unsubscribe.set_base_url(public_url(s, http.get()));
+      if (!public_url(s, http.get()).starts_with("https://") &&
+          std::find(s.policy_order.begin(), s.policy_order.end(), "consent") != s.policy_order.end())
+        log->warn("unsubscribe links are {}/unsubscribe/...: one-click unsubscribe (RFC 8058) needs an HTTPS link; "
+                  "set [http] public_url = \"https://...\"", public_url(s, http.get()));
     }
   } catch (const std::exception& e) {
     log->critical("{}", e.what());

@@ -344,10 +344,9 @@ selected_contact selected_row(statement& q) {
 
 void contact_store::select(std::string_view tenant, const audience_rule& rule, time_point now,
                            const std::function<void(selected_contact&)>& each) {
-  std::lock_guard lock(select_mutex_);
-  if (!select_db_) select_db_ = std::make_unique<spool::database>(file_, true);
+  spool::database reader(file_, true);  // a read snapshot of its own (WAL)
   const auto q = build_audience_query(rule, now);
-  statement rows(*select_db_, (std::string(selected_columns) + q.where + " ORDER BY email").c_str());
+  statement rows(reader, (std::string(selected_columns) + q.where + " ORDER BY email").c_str());
   bind_audience(rows, tenant, q);
   while (rows.step()) {
     auto c = selected_row(rows);

@@ -127,7 +127,8 @@ class contact_store {
   audience_preview preview(std::string_view tenant, const audience_rule& rule, time_point now, std::size_t sample_size);
   contact_page list(std::string_view tenant, const contact_query& query, time_point active_since);
   /// Every contact a rule selects, by address, handed to `each` one at a time (a million-contact
-  /// audience is never held in memory). Reads on a connection of its own: writes go on meanwhile.
+  /// audience is never held in memory). Each call reads on a connection of its own and holds
+  /// no lock of the store while `each` runs: writes and other selections go on meanwhile.
   void select(std::string_view tenant, const audience_rule& rule, time_point now,
               const std::function<void(selected_contact&)>& each);
   /// The same facts for given addresses (lower-cased); unknown ones are left out.
@@ -140,8 +141,6 @@ class contact_store {
   std::mutex mutex_;
   std::unique_ptr<spool::database> db_;
   std::filesystem::path file_;
-  std::mutex select_mutex_;
-  std::unique_ptr<spool::database> select_db_;  // opened on first select
 };
 
 /// "a***@example.com": the first character of the local part, the domain kept.

@@ -622,11 +622,13 @@ spool_stats spool::stats() {
 spool_stats spool::campaign_stats(std::string_view campaign_id) {
   std::lock_guard lock(reader_mutex_);
   spool_stats s;
-  statement q(*reader_db_, "SELECT r.state, COUNT(*) FROM messages m JOIN recipients r ON r.message_id = m.id "
-                           "WHERE m.campaign_id = ?1 GROUP BY r.state");
+  statement q(*reader_db_, "SELECT r.state, COUNT(*), SUM(r.last_text = 'campaign cancelled') FROM messages m "
+                           "JOIN recipients r ON r.message_id = m.id WHERE m.campaign_id = ?1 GROUP BY r.state");
   q.bind(1, campaign_id);
   while (q.step()) {
     const auto n = static_cast<std::uint64_t>(q.column_int(1));
+    if (static_cast<recipient_state>(q.column_int(0)) == recipient_state::failed)
+      s.cancelled = static_cast<std::uint64_t>(q.column_int(2));
     switch (static_cast<recipient_state>(q.column_int(0))) {
       case recipient_state::queued: s.queued = n; break;
       case recipient_state::deferred: s.deferred = n; break;
@@ -647,8 +649,16 @@ bool spool::campaign_open(std::string_view campaign_id) {
   return q.step();
 }
 
-std::size_t spool::cancel_campaign(std::string_view campaign_id) {
-  std::size_t changed = 0;
+std::optional<std::string> spool::find_origin(std::string_view origin_key) {
+  std::lock_guard lock(reader_mutex_);
+  statement q(*reader_db_, "SELECT id FROM messages WHERE origin_key = ?1");
+  q.bind(1, origin_key);
+  if (!q.step()) return std::nullopt;
+  return q.column_text(0);
+}
+
+std::vector<std::string> spool::cancel_campaign(std::string_view campaign_id) {
+  std::vector<std::string> cancelled;
   const std::string id(campaign_id);
   const auto now = std::chrono::system_clock::now();
   const std::string error = submit_wait([&](writer_statements& s) {
@@ -666,10 +676,10 @@ std::size_t spool::cancel_campaign(std::string_view campaign_id) {
       drop.run();
       s.add_event({now, message, "", "deleted", "", {550, "5.0.0", "campaign cancelled"}});
     }
-    changed = ids.size();
+    cancelled = std::move(ids);
   });
   if (!error.empty()) throw std::runtime_error(error);
-  return changed;
+  return cancelled;
 }
 
 std::size_t spool::admin(std::string_view queue_id, const char* sql, const char* event_type) {

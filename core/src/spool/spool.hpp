@@ -115,6 +115,7 @@ struct queued_message {
 struct spool_stats {
   std::uint64_t messages_pending = 0;
   std::uint64_t queued = 0, deferred = 0, delivered = 0, failed = 0;
+  std::uint64_t cancelled = 0;  ///< campaign_stats only: of `failed`, those a campaign cancel ended.
 };
 
 struct spool_options {
@@ -182,6 +183,8 @@ class spool {
   spool_stats campaign_stats(std::string_view campaign_id);
   /// True while a message of the campaign is not finished (one index probe, however large).
   bool campaign_open(std::string_view campaign_id);
+  /// The id of the message stored under an origin key, if any.
+  std::optional<std::string> find_origin(std::string_view origin_key);
 
   // Operator actions (`postern queue …`). Each commits before it returns and answers how many
   // messages (for flush: pending recipients) it changed. An empty id in flush means all.
@@ -190,8 +193,8 @@ class spool {
   std::size_t remove(std::string_view queue_id);
   std::size_t flush(std::string_view queue_id);
   /// Ends every unfinished message of a campaign as `remove` does, with the text "campaign
-  /// cancelled"; returns how many messages. A delivery already under way may still finish.
-  std::size_t cancel_campaign(std::string_view campaign_id);
+  /// cancelled"; returns their ids. A delivery already under way may still finish.
+  std::vector<std::string> cancel_campaign(std::string_view campaign_id);
   /// Drops the content of messages finished longer than keep_content ago; returns how many.
   std::size_t purge_content(time_point now);
 

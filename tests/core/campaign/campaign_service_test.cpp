@@ -147,5 +147,55 @@ TEST_F(campaign_service_test, a_draft_waits_for_send) {
   EXPECT_FALSE(service_.send_draft(*store_.find("shop", draft.id))) << "not a draft any more";
 }
 
+TEST_F(campaign_service_test, a_start_cut_short_by_a_crash_leaves_a_draft) {
+  campaign_record r;
+  r.id = "Ccrashed";
+  r.tenant = "shop";
+  r.name = "X news";
+  r.state = campaign_state::starting;
+  r.definition = r.audience = "{}";
+  r.created = std::chrono::system_clock::now();
+  store_.insert(r);
+  store_.add_recipients(r.id, {{0, "ann@example.com"}});
+  service_.run();
+  service_.stop();
+  const auto after = store_.find("shop", r.id);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->state, campaign_state::draft);
+  EXPECT_TRUE(store_.pending(r.id, 10).empty());
+}
+
+TEST_F(campaign_service_test, a_recipient_already_in_the_spool_is_not_checked_or_spooled_again) {
+  auto [record, report] = service_.create(buyers_of_x(), false);
+  // As after a crash between the spool's commit and the campaign's own record.
+  spool::new_entry earlier;
+  earlier.msg.queue_id = "EARLIERQUEUEID01";
+  earlier.msg.tenant = "shop";
+  earlier.msg.campaign_id = record.id;
+  earlier.msg.env.mail_from = "news@shop.example";
+  earlier.msg.env.recipients.push_back({0, "ann@example.com", "", 0});
+  earlier.msg.raw = "Subject: X\r\n\r\nnews\r\n";
+  earlier.msg.arrival = std::chrono::system_clock::now();
+  earlier.origin_key = "campaign:" + record.id + ":ann@example.com";
+  ASSERT_TRUE(spool_.enqueue_wait(std::move(earlier)).ok);
+  service_.run();
+  for (int i = 0; i < 500 && store_.counts(record.id).queued < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  service_.stop();
+  const auto queued = store_.recipients(record.id, recipient_state::queued, 0, 10);
+  ASSERT_EQ(queued.size(), 3u);
+  EXPECT_EQ(queued[0].email, "ann@example.com");
+  EXPECT_EQ(queued[0].queue_id, "EARLIERQUEUEID01");
+  EXPECT_EQ(spool_.pending().size(), 3u) << "ann's message is not stored twice";
+}
+
+TEST_F(campaign_service_test, cancelling_again_is_allowed_and_changes_nothing_more) {
+  auto [record, report] = service_.create(buyers_of_x(), false);
+  EXPECT_TRUE(std::holds_alternative<campaign_state>(service_.change("shop", record.id, "cancel")));
+  EXPECT_TRUE(std::holds_alternative<campaign_state>(service_.change("shop", record.id, "cancel")));
+  EXPECT_EQ(store_.counts(record.id).cancelled, 3u);
+  EXPECT_TRUE(std::holds_alternative<std::string>(service_.change("shop", record.id, "pause")));
+}
+
 }  // namespace
 }  // namespace postern::campaign

@@ -50,5 +50,19 @@ TEST_F(credits_test, a_campaign_is_paid_whole_or_refused_with_the_balance) {
   EXPECT_EQ(start(6).decision, postern::verdict::action::accept) << "a raised grant tops the balance up";
 }
 
+TEST_F(credits_test, what_was_charged_for_recipients_never_sent_comes_back_once) {
+  ints_["grants.shop"] = 10;
+  ASSERT_EQ(start(9).decision, postern::verdict::action::accept);
+  postern::campaign_summary end;
+  end.id = "C1";
+  end.tenant = "shop";
+  end.cost = 9;
+  end.unsent_cost = 6;
+  credits policy(host_);
+  policy.on_campaign_end(end);
+  policy.on_campaign_end(end);  // called again after a crash: no second refund
+  EXPECT_EQ(data_.get("spent:shop"), "3");
+}
+
 }  // namespace
 }  // namespace postern::policies

@@ -28,6 +28,22 @@ TEST_F(link_guard_test, reads_links_from_decoded_parts) {
   EXPECT_EQ(guard.links_in(b64), (std::vector<std::string>{"http://bit.ly/abc"}));
 }
 
+TEST_F(link_guard_test, reads_links_as_a_browser_would) {
+  const link_guard guard(host_);
+  const std::string html = "Content-Type: text/html\r\n\r\n"
+                           "<a href=\"https://evil.test\\@shop.example/\">a</a>"
+                           "<a href=\"https&#58;//entity.test/\">b</a>"
+                           "<a href=\"https:\\\\slashes.test/\">c</a>"
+                           "<a href=\"//relative.test/x\">d</a>\r\n";
+  EXPECT_EQ(guard.links_in(html), (std::vector<std::string>{"https://evil.test/@shop.example/", "https://entity.test/",
+                                                            "https://slashes.test/", "//relative.test/x"}));
+  lists_["allowed.shop"] = {"shop.example"};
+  const auto v = check(html);
+  EXPECT_EQ(v.decision, postern::verdict::action::reject);
+  for (const char* host : {"evil.test", "entity.test", "slashes.test", "relative.test"})
+    EXPECT_NE(v.reply.text.find(host), std::string::npos) << host << ": " << v.reply.text;
+}
+
 TEST_F(link_guard_test, allows_the_tenants_domains_and_their_subdomains_only) {
   lists_["allowed.shop"] = {"shop.example"};
   EXPECT_EQ(check("Subject: a\r\n\r\nhttps://www.shop.example/a https://shop.example\r\n").decision,

@@ -45,5 +45,16 @@ TEST_F(no_resend_test, refuses_a_campaign_already_sent_naming_it_and_resend_over
       << "fingerprints are per tenant";
 }
 
+TEST_F(no_resend_test, of_two_identical_campaigns_started_at_once_only_the_first_starts) {
+  no_resend policy(host_);
+  campaign_view v("", {});
+  // Both passed the campaign stage before either started (a double click).
+  ASSERT_EQ(policy.check(v.view(), postern::policy_stage::campaign).decision, postern::verdict::action::accept);
+  EXPECT_EQ(policy.on_campaign_start(started(v.info, "C1")).decision, postern::verdict::action::accept);
+  const auto second = policy.on_campaign_start(started(v.info, "C2"));
+  EXPECT_EQ(second.decision, postern::verdict::action::reject);
+  EXPECT_NE(second.reply.text.find("C1"), std::string::npos) << second.reply.text;
+}
+
 }  // namespace
 }  // namespace postern::policies

@@ -84,6 +84,7 @@ json::object record_json(const campaign::campaign_record& c) {
                    {"fingerprint", c.fingerprint}};
   out["audience"] = parse_json_object(c.audience).object;
   out["definition"] = parse_json_object(c.definition).object;
+  if (c.started.time_since_epoch().count() != 0) out["started"] = format_rfc3339(c.started);
   if (c.finished.time_since_epoch().count() != 0) out["finished"] = format_rfc3339(c.finished);
   return out;
 }
