@@ -97,7 +97,7 @@ json::object progress_json(const campaign::progress& p) {
                                  {"queued", p.own.queued},
                                  {"delivered", p.spooled.delivered},
                                  {"deferred", p.spooled.deferred + p.spooled.queued},
-                                 {"failed", p.spooled.failed},
+                                 {"failed", p.spooled.failed - p.spooled.cancelled},
                                  {"cancelled", p.own.cancelled}};
   out["drops"] = drops_json(p.drops);
   return out;
