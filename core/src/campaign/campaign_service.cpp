@@ -73,26 +73,15 @@ definition definition_of(const campaign_record& c) {
 }
 
 postern::campaign_info info_of_record(const campaign_record& c) {
-  postern::campaign_info info;
-  info.id = c.id;
-  info.name = c.name;
-  info.list = c.list;
-  info.fingerprint = c.fingerprint;
-  info.resend = c.resend;
-  return info;
+  return {c.id, c.name, c.list, c.fingerprint, c.resend};
 }
 
 }  // namespace
 
 postern::campaign_info info_of(const definition& def, std::string id) {
-  postern::campaign_info info;
-  info.id = std::move(id);
-  info.name = def.name;
-  info.list = def.list;
-  info.resend = def.resend;
   // The tenant, what the mail says and who it is for: the same three give the same campaign.
-  info.fingerprint = tenants::sha256_hex(def.tenant + '\0' + def.content_key + '\0' + def.audience_key);
-  return info;
+  return {std::move(id), def.name, def.list,
+          tenants::sha256_hex(def.tenant + '\0' + def.content_key + '\0' + def.audience_key), def.resend};
 }
 
 campaign_service::campaign_service(submission::service& submission, spool::spool& spool,

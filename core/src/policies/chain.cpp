@@ -14,25 +14,33 @@ bool every_recipient_dropped(const postern::submission_view& view, const chain_r
   return true;
 }
 
+/// Asks one policy for a verdict. A policy must not throw; if one does, the safe answer is
+/// "try again later".
+template <class Ask>
+postern::verdict verdict_of(const named_policy& p, const char* hook, Ask ask) {
+  try {
+    return ask(*p.impl);
+  } catch (const std::exception& e) {
+    logging::get("policy")->error("policy {} threw in {}: {}", p.name, hook, e.what());
+    return postern::verdict::defer(451, "4.3.0", "Temporary policy failure");
+  }
+}
+
+/// Ends `result` with a policy's refusal.
+chain_result& refused(chain_result& result, const named_policy& p, const postern::verdict& v) {
+  result.decision = v.decision;
+  result.reply = v.reply;
+  result.decided_by = p.name;
+  return result;
+}
+
 }  // namespace
 
 chain_result chain::evaluate(const postern::submission_view& view, postern::policy_stage stage) const {
   chain_result result;
   for (const auto& p : policies_) {
-    postern::verdict v;
-    try {
-      v = p.impl->check(view, stage);
-    } catch (const std::exception& e) {
-      // A policy must not throw; if one does, the safe answer is "try again later".
-      logging::get("policy")->error("policy {} threw: {}", p.name, e.what());
-      v = postern::verdict::defer(451, "4.3.0", "Temporary policy failure");
-    }
-    if (v.decision != postern::verdict::action::accept) {
-      result.decision = v.decision;
-      result.reply = v.reply;
-      result.decided_by = p.name;
-      return result;
-    }
+    auto v = verdict_of(p, "check", [&](postern::policy& impl) { return impl.check(view, stage); });
+    if (v.decision != postern::verdict::action::accept) return refused(result, p, v);
     for (auto& d : v.drops) {
       result.drops.push_back(std::move(d));
       result.drop_policies.push_back(p.name);
@@ -59,19 +67,9 @@ void chain::notify(const postern::outcome_event& event) const {
 chain_result chain::campaign_start(const postern::campaign_summary& summary) const {
   chain_result result;
   for (const auto& p : policies_) {
-    postern::verdict v;
-    try {
-      v = p.impl->on_campaign_start(summary);
-    } catch (const std::exception& e) {
-      logging::get("policy")->error("policy {} threw in on_campaign_start: {}", p.name, e.what());
-      v = postern::verdict::defer(451, "4.3.0", "Temporary policy failure");
-    }
-    if (v.decision != postern::verdict::action::accept) {
-      result.decision = v.decision;
-      result.reply = v.reply;
-      result.decided_by = p.name;
-      return result;
-    }
+    const auto v =
+        verdict_of(p, "on_campaign_start", [&](postern::policy& impl) { return impl.on_campaign_start(summary); });
+    if (v.decision != postern::verdict::action::accept) return refused(result, p, v);
   }
   return result;
 }
