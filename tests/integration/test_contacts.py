@@ -2,6 +2,7 @@
 activity that creates contacts and keeps them active, listing with filters, paging and masking,
 subscriptions, and every refusal."""
 
+import json
 import unittest
 from datetime import datetime, timedelta, timezone
 
@@ -183,6 +184,38 @@ class ContactsCli(HttpTestCase):
         self.assertEqual(bad.returncode, 65)
         self.assertIn("line 2: email: not an address", bad.stderr)
         self.assertEqual(inst.run("contacts", "list", "--tenant", "nobody").returncode, 64)
+
+    def test_activity_and_subscriptions_from_the_command_line(self):
+        inst = self.http_install()
+        events = inst.root / "events.json"
+        events.write_text(json.dumps({"events": [
+            {"email": "ann@example.com", "type": "order", "products": ["X"], "time": days_ago(3)},
+            {"email": "dora@example.com", "type": "cart", "products": ["Z"]}]}))
+        out = inst.check_run("contacts", "activity", "--tenant", "shop", str(events))
+        self.assertIn("2 events recorded, 2 contacts created for tenant shop", out.stdout)
+        out = inst.check_run("contacts", "subscriptions", "--tenant", "shop", "ann@example.com",
+                             "--join", "news", "--join", "offers", "--leave", "offers")
+        self.assertIn("ann@example.com\tsubscribed\tlists=news\tleft=offers", out.stdout)
+        out = inst.check_run("contacts", "subscriptions", "--tenant", "shop", "ann@example.com", "--unsubscribe")
+        self.assertIn("\tunsubscribed\t", out.stdout)
+        self.start(inst)
+        ann = self.request("GET", "/v1/contacts?search=ann").json()["items"][0]
+        self.assertEqual((ann["unsubscribed"], ann["lists"], ann["unsubscribed_lists"]), (True, ["news"], ["offers"]))
+        prospects = self.request("POST", "/v1/audiences/preview", {"prospects": True}).json()
+        self.assertEqual([c["email"] for c in prospects["sample"]], ["dora@example.com"])
+
+        events.write_text(json.dumps({"events": [{"email": "x@example.com", "type": "visit"}]}))
+        bad = inst.run("contacts", "activity", "--tenant", "shop", str(events))
+        self.assertEqual(bad.returncode, 65)
+        self.assertIn("events[0].type: expected order, cart, wishlist or signup", bad.stderr)
+        events.write_text("{not json")
+        self.assertEqual(inst.run("contacts", "activity", "--tenant", "shop", str(events)).returncode, 65)
+        missing = inst.run("contacts", "subscriptions", "--tenant", "shop", "nobody@example.com", "--unsubscribe")
+        self.assertEqual(missing.returncode, 65)
+        self.assertIn("has no contact nobody@example.com", missing.stderr)
+        both = inst.run("contacts", "subscriptions", "--tenant", "shop", "ann@example.com", "--unsubscribe",
+                        "--resubscribe")
+        self.assertEqual(both.returncode, 64)
 
 
 if __name__ == "__main__":

@@ -79,13 +79,26 @@ int run(int argc, char** argv) {
   q_release->add_option("id", queue_id, "Queue id")->required();
   auto* q_delete = queue->add_subcommand("delete", "Remove a message from the queue without delivering it");
   q_delete->add_option("id", queue_id, "Queue id")->required();
-  auto* contacts_cmd = app.add_subcommand("contacts", "A tenant's contacts: import a CSV file, list them");
+  auto* contacts_cmd = app.add_subcommand("contacts", "A tenant's contacts: import, activity, subscriptions, list");
   contacts_cmd->require_subcommand(1);
   std::string tenant, csv_file, status;
   contacts::contact_query contact_filter;
   auto* c_import = contacts_cmd->add_subcommand("import", "Create or update contacts from a CSV file (see docs/rest-api.md)");
   c_import->add_option("--tenant", tenant, "The tenant the contacts belong to")->required();
   c_import->add_option("file", csv_file, "CSV file whose first line names the columns")->required();
+  std::string activity_file;
+  auto* c_activity = contacts_cmd->add_subcommand("activity", "Record orders, cart and wishlist adds, signups from a JSON file");
+  c_activity->add_option("--tenant", tenant, "The tenant the contacts belong to")->required();
+  c_activity->add_option("file", activity_file, "JSON file {\"events\": [...]}, as POST /v1/activity takes")->required();
+  contacts::contact_update subscription;
+  bool unsubscribe = false, resubscribe = false;
+  auto* c_subs = contacts_cmd->add_subcommand("subscriptions", "Change a contact's lists and global unsubscribe");
+  c_subs->add_option("--tenant", tenant, "The tenant")->required();
+  c_subs->add_option("email", subscription.email, "The contact's address")->required();
+  c_subs->add_option("--join", subscription.join, "Lists to join (repeatable)");
+  c_subs->add_option("--leave", subscription.leave, "Lists to leave (repeatable)");
+  auto* unsub_flag = c_subs->add_flag("--unsubscribe", unsubscribe, "Unsubscribe from everything the tenant sends");
+  c_subs->add_flag("--resubscribe", resubscribe, "Undo a global unsubscribe")->excludes(unsub_flag);
   auto* c_list = contacts_cmd->add_subcommand("list", "List contacts, newest interaction first (hidden names and addresses masked)");
   c_list->add_option("--tenant", tenant, "The tenant")->required();
   c_list->add_option("--search", contact_filter.search, "Part of the address or name");
@@ -93,7 +106,7 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"active", "inactive"}));
   c_list->add_option("--list", contact_filter.list, "Members of this list");
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
-  for (auto* sub : {c_import, c_list}) sub->fallthrough();
+  for (auto* sub : {c_import, c_activity, c_subs, c_list}) sub->fallthrough();
   for (auto* sub : {check, q_list, q_show, q_flush, q_hold, q_release, q_delete}) sub->fallthrough();
   app.add_subcommand("sendmail", "Submit a message from stdin, sendmail-compatible (see docs/cli.md)");
   auto* hash = app.add_subcommand("hash-password",
@@ -115,6 +128,15 @@ int run(int argc, char** argv) {
   if (*routes) return with_config(config_path, routes_command);
   if (*c_import) {
     return with_config(config_path, [&](const config::settings& s) { return contacts_import_command(s, tenant, csv_file); });
+  }
+  if (*c_activity) {
+    return with_config(config_path,
+                       [&](const config::settings& s) { return contacts_activity_command(s, tenant, activity_file); });
+  }
+  if (*c_subs) {
+    if (unsubscribe || resubscribe) subscription.unsubscribed = unsubscribe;
+    return with_config(config_path,
+                       [&](const config::settings& s) { return contacts_subscriptions_command(s, tenant, subscription); });
   }
   if (*c_list) {
     if (!status.empty()) contact_filter.active = status == "active";

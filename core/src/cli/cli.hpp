@@ -19,6 +19,9 @@ int serve_command(const config::settings& settings);
 int plugins_command(const config::settings& settings);
 int routes_command(const config::settings& settings);
 int contacts_import_command(const config::settings& settings, const std::string& tenant, const std::string& file);
+int contacts_activity_command(const config::settings& settings, const std::string& tenant, const std::string& file);
+int contacts_subscriptions_command(const config::settings& settings, const std::string& tenant,
+                                   const contacts::contact_update& change);
 int contacts_list_command(const config::settings& settings, const std::string& tenant, const contacts::contact_query& query);
 int config_check_command(const std::filesystem::path& path);
 int hash_password_command();

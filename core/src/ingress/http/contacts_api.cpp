@@ -2,6 +2,7 @@
 // masking, and subscriptions.
 
 #include "contacts/contact_store.hpp"
+#include "contacts/activity_json.hpp"
 #include "contacts/audience_json.hpp"
 #include "contacts/csv.hpp"
 #include "ingress/http/api.hpp"
@@ -181,33 +182,9 @@ response api::activity_route(request& req, const tenant_ref& tenant) {
   if (req.method() != bhttp::verb::post) return error_response(405, "use POST");
   const auto body = parse_json_object(req.body());
   if (!body.error.empty()) return error_response(400, body.error);
-  const auto* list = body.object.if_contains("events");
-  if (!list || !list->is_array()) return error_response(400, "events: expected a list of events");
-  if (list->get_array().size() > max_batch) return error_response(400, "at most 10000 events per request");
   std::vector<contacts::activity> events;
-  for (std::size_t i = 0; i < list->get_array().size(); ++i) {
-    const auto& item = list->get_array()[i];
-    const std::string name = "events[" + std::to_string(i) + "]";
-    if (!item.is_object()) return error_response(400, name + ": expected an object");
-    json_reader r(item.get_object(), name + ".");
-    contacts::activity e;
-    e.email = r.string("email").value_or("");
-    if (r.ok() && !submission::valid_address(e.email)) r.fail("email", "not an address");
-    const auto type = r.string("type").value_or("");
-    if (auto kind = contacts::activity_kind_from(type)) e.kind = *kind;
-    else if (r.ok()) r.fail("type", "expected order, cart, wishlist or signup");
-    e.products = r.strings("products");
-    e.order_id = r.string("order_id").value_or("");
-    if (auto time = r.string("time")) {
-      if (auto t = parse_rfc3339(*time)) e.time = *t;
-      else r.fail("time", "expected an RFC 3339 date-time");
-    }
-    if (r.ok() && e.kind != contacts::activity_kind::signup && e.products.empty())
-      r.fail("products", "an order, cart or wishlist event names its products");
-    if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
-    if (!r.ok()) return error_response(400, r.error());
-    events.push_back(std::move(e));
-  }
+  std::string error;
+  if (!contacts::read_activity_events(body.object, max_batch, events, error)) return error_response(400, error);
   const auto created = services_.contacts.record(tenant.name, events, std::chrono::system_clock::now());
   return json_response(200, json::object{{"recorded", events.size()}, {"contacts_created", created}});
 }

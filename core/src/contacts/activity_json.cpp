@@ -1,0 +1,53 @@
+#include "contacts/activity_json.hpp"
+
+#include "ingress/http/json_reader.hpp"
+#include "submission/service.hpp"
+
+namespace postern::contacts {
+
+using ingress::http::json_reader;
+
+bool read_activity_events(const boost::json::object& body, std::size_t max_events, std::vector<activity>& out,
+                          std::string& error) {
+  const auto* list = body.if_contains("events");
+  if (!list || !list->is_array()) {
+    error = "events: expected a list of events";
+    return false;
+  }
+  if (list->get_array().size() > max_events) {
+    error = "at most " + std::to_string(max_events) + " events at once";
+    return false;
+  }
+  for (std::size_t i = 0; i < list->get_array().size(); ++i) {
+    const auto& item = list->get_array()[i];
+    const std::string name = "events[" + std::to_string(i) + "]";
+    if (!item.is_object()) {
+      error = name + ": expected an object";
+      return false;
+    }
+    json_reader r(item.get_object(), name + ".");
+    activity e;
+    e.email = r.string("email").value_or("");
+    if (r.ok() && !submission::valid_address(e.email)) r.fail("email", "not an address");
+    const auto type = r.string("type").value_or("");
+    if (auto kind = activity_kind_from(type)) e.kind = *kind;
+    else if (r.ok()) r.fail("type", "expected order, cart, wishlist or signup");
+    e.products = r.strings("products");
+    e.order_id = r.string("order_id").value_or("");
+    if (auto time = r.string("time")) {
+      if (auto t = ingress::http::parse_rfc3339(*time)) e.time = *t;
+      else r.fail("time", "expected an RFC 3339 date-time");
+    }
+    if (r.ok() && e.kind != activity_kind::signup && e.products.empty())
+      r.fail("products", "an order, cart or wishlist event names its products");
+    if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+    if (!r.ok()) {
+      error = r.error();
+      return false;
+    }
+    out.push_back(std::move(e));
+  }
+  return true;
+}
+
+}  // namespace postern::contacts
