@@ -5,7 +5,10 @@ refusal (no_resend, credits, link_guard, bad requests)."""
 
 import email
 import email.policy
+import http.server
+import json
 import re
+import threading
 import unittest
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -59,8 +62,8 @@ def load_shop(test):
 
 
 class CampaignTestCase(HttpTestCase):
-    def begin(self, **kw):
-        self.inst = self.http_install(extra=policies_config(**kw))
+    def begin(self, http_extra="", **kw):
+        self.inst = self.http_install(http_extra=http_extra, extra=policies_config(**kw))
         self.server = self.start(self.inst)
         load_shop(self)
 
@@ -87,8 +90,28 @@ class CampaignTestCase(HttpTestCase):
 
 
 class WholeCampaign(CampaignTestCase):
+    def hook(self):
+        """A webhook receiver on loopback; returns its URL and the bodies it got."""
+        received = []
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        return f"http://127.0.0.1:{server.server_address[1]}/hook", received
+
     def test_dry_run_test_send_send_progress_unsubscribe_and_notice(self):
-        self.begin()
+        url, hooked = self.hook()
+        self.begin(http_extra="webhooks_to_private_networks = true")
+        self.assertEqual(self.request("PUT", "/v1/webhooks", {"campaign_completed": url}).status, 200)
         # The report: who is selected, who each policy drops and why, what remains.
         report = self.ok("POST", "/v1/campaigns", self.campaign(dry_run=True, list_recipients=True))
         self.assertEqual(report["selected"], 9)
@@ -157,6 +180,13 @@ class WholeCampaign(CampaignTestCase):
         wait_until(lambda: self.notices(), describe=lambda: self.inst.tree())
         notice = self.notices()[0]
         self.assertIn('"Z launch" finished: 6 delivered, 0 failed', notice["Subject"])
+        # The tenant's campaign_completed webhook, signed like the others.
+        wait_until(lambda: hooked, describe=lambda: self.inst.server_logs())
+        completed = hooked[0]["event-data"]
+        self.assertEqual((completed["event"], completed["id"]), ("campaign_completed", cid))
+        self.assertEqual({k: completed["campaign"][k] for k in ("outcome", "selected", "dropped", "delivered", "failed")},
+                         {"outcome": "finished", "selected": 9, "dropped": 3, "delivered": 6, "failed": 0})
+        self.assertIn("signature", hooked[0]["signature"])
         self.assertIn("Dropped by policies:       3", notice.get_content())
         self.server.stop()
         self.start(self.inst)

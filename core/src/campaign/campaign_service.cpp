@@ -426,7 +426,9 @@ void campaign_service::finish_if_done(const campaign_record& c) {
   const auto info = info_of_record(current);
   // The hooks run before the mark: after a crash between the two they run again, and
   // plugins make their effects once (origin keys, their store).
-  policies_.campaign_end(summary_of(current, info));
+  const auto summary = summary_of(current, info);
+  policies_.campaign_end(summary);
+  if (on_end_) on_end_(summary);
   store_.mark_end_reported(c.id);
 }
 

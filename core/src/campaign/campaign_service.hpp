@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -81,6 +82,10 @@ class campaign_service {
                    campaign_store& store, const policies::chain& policies);
   ~campaign_service();
 
+  /// Called (on the feeder thread) after the policies heard of a campaign's end, at least once
+  /// per campaign; set before run(). serve queues the `campaign_completed` webhook with it.
+  void on_end(std::function<void(const postern::campaign_summary&)> notify) { on_end_ = std::move(notify); }
+
   /// Starts the feeding thread. Campaigns left sending by an earlier run go on; one left
   /// starting (a crash while its recipients were recorded) goes back to draft.
   void run();
@@ -122,6 +127,7 @@ class campaign_service {
   campaign_store& store_;
   const policies::chain& policies_;
 
+  std::function<void(const postern::campaign_summary&)> on_end_;
   std::mutex feed_mutex_;  // one feeding round, or one pause/resume/cancel, at a time
   std::mutex mutex_;
   std::condition_variable wake_;

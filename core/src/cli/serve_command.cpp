@@ -20,6 +20,8 @@
 #include "tenants/directory.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -113,6 +115,30 @@ std::string public_url(const config::settings& s, const ingress::http::server* h
 }
 }  // namespace
 
+namespace {
+/// The `campaign_completed` webhook of a campaign's tenant, if it has one, queued with the
+/// other webhook deliveries (signed and retried the same way). Its id is the campaign's: a
+/// second call after a crash queues a second delivery that a receiver recognises.
+void queue_campaign_webhook(store::state_store& state, const postern::campaign_summary& c) {
+  const auto hooks = state.webhooks(c.tenant);
+  const auto url = hooks.find("campaign_completed");
+  if (url == hooks.end()) return;
+  const auto seconds = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  };
+  boost::json::object campaign{{"id", c.id},           {"name", c.name},
+                               {"outcome", c.was_cancelled ? "cancelled" : "finished"},
+                               {"selected", c.selected}, {"dropped", c.dropped},     {"queued", c.queued},
+                               {"delivered", c.delivered}, {"failed", c.failed},     {"cancelled", c.cancelled},
+                               {"cost", c.cost},         {"started", seconds(c.started)},
+                               {"finished", seconds(c.finished)}};
+  const boost::json::object data{{"event", "campaign_completed"}, {"id", c.id}, {"timestamp", seconds(c.finished)},
+                                 {"campaign", std::move(campaign)}};
+  state.add_webhook_delivery({0, c.tenant, "campaign_completed", url->second, boost::json::serialize(data), 0},
+                             std::chrono::system_clock::now());
+}
+}  // namespace
+
 int serve_command(const config::settings& s) {
   logging::init(s.server.log_level);
   auto log = logging::get("postern");
@@ -198,6 +224,7 @@ int serve_command(const config::settings& s) {
   delivery::engine engine(io, *spool, transports, policies->chain(), engine_options_from(s), &metrics);
   maildrop::pickup pickup(io, s.maildrop_dir(), submission);
   campaign::campaign_service campaigns(submission, *spool, *contact_store, *campaign_data, policies->chain());
+  campaigns.on_end([&state](const postern::campaign_summary& c) { queue_campaign_webhook(*state, c); });
 
   tenants::directory tenant_directory(s.tenants);
   std::unique_ptr<ingress::smtp::server> smtp;

@@ -163,6 +163,14 @@ void state_store::add_webhook_deliveries(const std::vector<webhook_delivery>& de
   });
 }
 
+void state_store::add_webhook_delivery(const webhook_delivery& d, std::chrono::system_clock::time_point first_attempt) {
+  std::lock_guard lock(mutex_);
+  statement add(*db_,
+                "INSERT INTO webhook_deliveries(tenant, event_type, url, payload, next_attempt) VALUES(?1, ?2, ?3, ?4, ?5)");
+  add.bind(1, d.tenant).bind(2, d.event_type).bind(3, d.url).bind(4, d.payload).bind(5, to_ms(first_attempt));
+  add.run();
+}
+
 std::vector<webhook_delivery> state_store::due_webhooks(std::chrono::system_clock::time_point now, std::size_t limit) {
   std::lock_guard lock(mutex_);
   statement q(*db_,

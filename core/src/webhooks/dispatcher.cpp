@@ -241,8 +241,12 @@ bool dispatcher::stopping() {
 void dispatcher::send_one(const store::webhook_delivery& d, std::chrono::system_clock::time_point now) {
   const auto result = post_(d.url, signed_body(d));
   const auto data = json::parse(d.payload).as_object();
-  const std::string queue_id(data.at("message").as_object().at("queue-id").as_string());
-  const std::string recipient(data.at("recipient").as_string());
+  // A delivery event names its message and recipient; a campaign's end names the campaign.
+  const auto* message = data.if_contains("message");
+  const auto* recipient_value = data.if_contains("recipient");
+  const std::string queue_id(message ? message->as_object().at("queue-id").as_string()
+                                     : data.at("campaign").as_object().at("id").as_string());
+  const std::string recipient(recipient_value ? recipient_value->as_string() : "");
   spool::event_record event{std::chrono::system_clock::now(), queue_id, recipient, "webhook", "",
                             {result.success() ? 250 : 451, result.success() ? "2.0.0" : "4.4.0",
                              d.event_type + " to " + d.url + ": " + result.text}};

@@ -29,7 +29,7 @@ std::string api_event_type(const std::string& spool_type) { return spool_type ==
 std::string spool_event_type(const std::string& api_type) { return api_type == "bounced" ? "dsn" : api_type; }
 
 const std::vector<std::string>& webhook_event_types() {
-  static const std::vector<std::string> types{"delivered", "deferred", "failed", "bounced"};
+  static const std::vector<std::string> types{"delivered", "deferred", "failed", "bounced", "campaign_completed"};
   return types;
 }
 
