@@ -8,6 +8,8 @@ import email.policy
 import http.server
 import json
 import re
+import socket
+import ssl
 import threading
 import unittest
 import urllib.request
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from http_harness import OTHER_KEY, HttpTestCase
 from postern_harness import wait_until
+from smtp_harness import certificate
 
 ALL_POLICIES = ["consent", "activity_window", "no_resend", "link_guard", "campaign_pacing",
                 "frequency_cap", "credits", "completion_notice"]
@@ -156,6 +159,7 @@ class WholeCampaign(CampaignTestCase):
             self.assertRegex(got[0]["List-Unsubscribe"], r"^<http://127\.0\.0\.1:\d+/unsubscribe/[^>]+>$")
             # RFC 8058 one-click needs HTTPS: with a plain-HTTP link the page's button does it.
             self.assertIsNone(got[0]["List-Unsubscribe-Post"])
+        self.assertIn("one-click unsubscribe (RFC 8058) needs an HTTPS link", self.server.log())
         copies = [self.delivered_to(a)[0] for a in BUYERS + ["f@example.com"]]
         self.assertEqual(len({m["Message-ID"] for m in copies}), len(copies), "each copy has its own Message-ID")
         self.assertTrue(all(len(m.get_all("Date")) == 1 for m in copies), "one Date, set when the copy was queued")
@@ -212,6 +216,32 @@ class WholeCampaign(CampaignTestCase):
         # Another tenant sees none of it.
         self.assertEqual(self.request("GET", f"/v1/campaigns/{cid}", key=OTHER_KEY).status, 404)
         self.assertEqual(self.ok("GET", "/v1/campaigns", key=OTHER_KEY)["items"], [])
+
+
+class OneClickOverHttps(CampaignTestCase):
+    def test_an_https_link_gets_list_unsubscribe_post_and_one_post_unsubscribes(self):
+        cert, key = certificate()
+        with socket.socket() as probe:  # a port for the HTTPS listener, named in public_url
+            probe.bind(("127.0.0.1", 0))
+            tls_port = probe.getsockname()[1]
+        self.inst = self.http_install(
+            http_extra=f'tls_listen = ["127.0.0.1:{tls_port}"]\npublic_url = "https://127.0.0.1:{tls_port}"',
+            extra=f'[tls]\ncertificate = "{cert}"\nprivate_key = "{key}"\n' + policies_config())
+        self.server = self.start(self.inst)
+        load_shop(self)
+        cid = self.ok("POST", "/v1/campaigns", self.campaign(), status=202)["id"]
+        self.wait_state(cid, "finished")
+        got = self.delivered_to("a2@example.com")[0]
+        link = re.fullmatch(rf"<(https://127\.0\.0\.1:{tls_port}/unsubscribe/[^>]+)>", got["List-Unsubscribe"]).group(1)
+        self.assertEqual(got["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
+        # What a mailbox provider does for RFC 8058: one POST with that body, no cookies, no page.
+        context = ssl.create_default_context(cafile=str(cert))
+        request = urllib.request.Request(link, data=b"List-Unsubscribe=One-Click", method="POST",
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(request, timeout=10, context=context) as page:
+            self.assertEqual(page.status, 200)
+        self.assertTrue(self.ok("GET", "/v1/contacts?search=a2@")["items"][0]["unsubscribed"])
+        self.assertNotIn("one-click unsubscribe (RFC 8058) needs an HTTPS link", self.server.log())
 
 
 class Refusals(CampaignTestCase):
