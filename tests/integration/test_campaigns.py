@@ -295,11 +295,18 @@ class Refusals(CampaignTestCase):
             ({"name": "n", "audience": AUDIENCE, "message": MESSAGE, "when": "now"}, "when"),
             ({"name": "n", "audience": AUDIENCE, "message": dict(MESSAGE, tags=["t"])}, "message.tags"),
             ({"name": "n", "audience": AUDIENCE, "message": dict(MESSAGE, stream="transactional")}, "message.stream"),
+            ({"name": "n", "audience": AUDIENCE, "message": MESSAGE, "stream": "transactional"}, "stream"),
+            ({"name": "n", "audience": AUDIENCE, "message": MESSAGE, "from": "news@shop.example"}, "from"),
         ]:
             r = self.request("POST", "/v1/campaigns", body)
             self.assertEqual(r.status, 400, (body, r))
             self.assertIn(needle, r.json()["message"])
         self.assertEqual(self.request("POST", "/v1/campaigns", "{not json").status, 400)
+        # The sender and the stream may also stand beside the message, as in the shape.
+        beside = {k: v for k, v in MESSAGE.items() if k != "from"}
+        report = self.ok("POST", "/v1/campaigns", {"name": "n", "audience": AUDIENCE, "from": MESSAGE["from"],
+                                                   "stream": "marketing", "message": beside, "dry_run": True})
+        self.assertEqual(report["remaining"], 6)
         self.assertEqual(self.request("POST", "/v1/campaigns", self.campaign(
             message=dict(MESSAGE, **{"from": "x@other.example"}))).status, 403)
         self.assertEqual(self.request("POST", "/v1/campaigns", self.campaign(audience="nobody")).status, 404)

@@ -134,10 +134,17 @@ std::variant<campaign::definition, response> api::read_campaign(const json::obje
   native_request message;
   const auto* msg = r.value("message");
   if (r.ok() && (!msg || !msg->is_object())) r.fail("message", "expected an object: from, subject, text/html or template");
+  // The sender may stand beside the message or in it; the stream, if given, is marketing.
+  const auto from = r.string("from");
+  if (const auto stream = r.string("stream"); r.ok() && stream && *stream != "marketing")
+    r.fail("stream", "campaigns are marketing mail: \"marketing\" or leave it out");
   if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+  if (r.ok() && from && msg->get_object().contains("from")) r.fail("from", "give the sender here or in message, not both");
   if (!r.ok()) return error_response(400, r.error());
+  json::object message_fields = msg->get_object();
+  if (from) message_fields["from"] = *from;
   std::string error;
-  if (!read_native_message(msg->get_object(), message, error, message_use::campaign))
+  if (!read_native_message(message_fields, message, error, message_use::campaign))
     return error_response(400, "message." + error);
   if (!sends_for(tenant.settings, message.msg.mail_from))
     return error_response(403, "message.from: " + domain_of(message.msg.mail_from) + " is not a sending domain of tenant " +
