@@ -1,8 +1,7 @@
 #include "store/state_store.hpp"
 
 #include "spool/sqlite.hpp"
-
-#include <sodium.h>
+#include "tenants/directory.hpp"
 
 namespace postern::store {
 namespace {
@@ -127,14 +126,11 @@ std::string state_store::signing_key(std::string_view tenant) {
     q.bind(1, tenant);
     if (q.step()) return q.column_text(0);
   }
-  unsigned char raw[32];
-  randombytes_buf(raw, sizeof raw);
-  char hex[sizeof raw * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+  const auto key = tenants::random_hex(32);
   statement add(*db_, "INSERT INTO signing_keys(tenant, key) VALUES(?1, ?2)");
-  add.bind(1, tenant).bind(2, std::string_view(hex));
+  add.bind(1, tenant).bind(2, key);
   add.run();
-  return hex;
+  return key;
 }
 
 std::int64_t state_store::webhook_cursor() {

@@ -38,6 +38,15 @@ std::string sha256_hex(std::string_view text) {
   return hex;
 }
 
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  randombytes_buf(raw.data(), raw.size());
+  std::string hex(bytes * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  hex.pop_back();  // the terminating NUL
+  return hex;
+}
+
 std::string new_api_key() {
   init_sodium();
   unsigned char bytes[32];

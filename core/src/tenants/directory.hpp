@@ -51,6 +51,8 @@ class directory {
 
 /// Lower-case hex of the SHA-256 of `text` (how API keys are kept in the configuration).
 std::string sha256_hex(std::string_view text);
+/// Lower-case hex of `bytes` random bytes from libsodium (ids, tokens, secret keys).
+std::string random_hex(std::size_t bytes);
 /// A new random API key ("pk_" and 43 base64url characters: 256 bits).
 std::string new_api_key();
 

@@ -1,6 +1,7 @@
 #include "webhooks/dispatcher.hpp"
 
 #include "logging/log.hpp"
+#include "tenants/directory.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -194,10 +195,7 @@ std::string dispatcher::signed_body(const store::webhook_delivery& d) {
   const std::string timestamp = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                    std::chrono::system_clock::now().time_since_epoch())
                                                    .count());
-  unsigned char raw[25];
-  randombytes_buf(raw, sizeof raw);
-  char token[sizeof raw * 2 + 1];
-  sodium_bin2hex(token, sizeof token, raw, sizeof raw);
+  const std::string token = tenants::random_hex(25);
   const std::string key = state_.signing_key(d.tenant);
   json::object body{{"signature", json::object{{"timestamp", timestamp},
                                                {"token", token},

@@ -27,15 +27,6 @@ namespace {
 
 constexpr std::size_t max_idempotency_key = 255;
 
-std::string random_hex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  randombytes_buf(raw.data(), raw.size());
-  std::string hex(bytes * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-  hex.pop_back();
-  return hex;
-}
-
 std::optional<std::string> base64_decode(std::string_view text) {
   std::string out(text.size(), '\0');
   std::size_t length = 0;
@@ -465,7 +456,7 @@ asio::awaitable<response> api::post_raw(request& req, const tenant_ref& tenant) 
 }
 
 asio::awaitable<submitted> api::submit(composed_message& msg) {
-  if (msg.spec.message_id.empty()) msg.spec.message_id = random_hex(16) + "@" + services_.hostname;
+  if (msg.spec.message_id.empty()) msg.spec.message_id = tenants::random_hex(16) + "@" + services_.hostname;
   msg.spec.date = std::chrono::system_clock::now();
   auto built = mime::build(msg.spec);
   if (!built.error.empty()) {
@@ -495,7 +486,7 @@ asio::awaitable<submitted> api::submit_raw(composed_message& msg, std::string& r
   if (submission::has_header(raw, "Bcc")) raw = submission::remove_header(submission::to_crlf(raw), "Bcc");
   auto ids = submission::header_values(raw, "Message-ID");
   if (ids.empty()) {
-    const std::string id = random_hex(16) + "@" + services_.hostname;
+    const std::string id = tenants::random_hex(16) + "@" + services_.hostname;
     raw.insert(0, "Message-ID: <" + id + ">\r\n");
     ids.push_back("<" + id + ">");
   }
