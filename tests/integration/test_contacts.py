@@ -51,6 +51,9 @@ class Contacts(HttpTestCase):
         self.assertEqual([c["email"] for c in self.listing("?status=inactive")], ["carl@example.com"])
         self.assertEqual([c["email"] for c in self.listing("?list=news")], ["ann@example.com"])
         self.assertEqual([c["email"] for c in self.listing("?search=dora")], ["dora@example.com"])
+        # bob hides his address and name: a search must not tell that they match.
+        self.assertEqual(self.listing("?search=bob"), [])
+        self.assertEqual(self.listing("?search=%25"), [], "% is a character, not a wildcard")
         first = self.ok("GET", "/v1/contacts?limit=2")
         second = self.ok("GET", f"/v1/contacts?limit=2&page={first['next_page']}")
         self.assertEqual(len(first["items"]) + len(second["items"]), 4)
@@ -105,6 +108,8 @@ class Contacts(HttpTestCase):
             ({"events": [{"email": "a@example.com", "type": "visit"}]}, "events[0].type"),
             ({"events": [{"email": "a@example.com", "type": "order"}]}, "events[0].products"),
             ({"events": [{"email": "a@example.com", "type": "order", "products": ["x"], "time": "now"}]}, "events[0].time"),
+            ({"events": [{"email": "a@example.com", "type": "order", "products": ["x"], "time": days_ago(-3)}]},
+             "events[0].time: in the future"),
         ]:
             r = self.request("POST", "/v1/activity", body)
             self.assertEqual(r.status, 400, r)

@@ -35,7 +35,11 @@ bool read_activity_events(const boost::json::object& body, std::size_t max_event
     e.products = r.strings("products");
     e.order_id = r.string("order_id").value_or("");
     if (auto time = r.string("time")) {
-      if (auto t = ingress::http::parse_rfc3339(*time)) e.time = *t;
+      // A day of clock skew is allowed; later than that is a mistake that would keep the
+      // contact "active" for years.
+      const auto latest = std::chrono::system_clock::now() + std::chrono::hours(24);
+      if (auto t = ingress::http::parse_rfc3339(*time); t && *t <= latest) e.time = *t;
+      else if (t) r.fail("time", "in the future");
       else r.fail("time", "expected an RFC 3339 date-time");
     }
     if (r.ok() && e.kind != activity_kind::signup && e.products.empty())

@@ -239,6 +239,16 @@ contact contact_row(statement& q) {
 
 namespace {
 
+/// `text` for a LIKE pattern with ESCAPE '\\': its %, _ and \\ stand for themselves.
+std::string like_literal(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 /// "?N, ?N+1, …" for a list bound from parameter `first` on.
 std::string placeholders(std::size_t count, int first) {
   std::string out;
@@ -383,14 +393,17 @@ contact_page contact_store::list(std::string_view tenant, const contact_query& q
   const bool paged = !query.after.empty() && std::sscanf(query.after.c_str(), "%lld.%lld", &after_time, &after_id) == 2;
   const std::string sql = std::string(contact_columns) +
                           "WHERE tenant = ?1 "
-                          "AND (?2 = '' OR email LIKE '%' || ?2 || '%' OR (first_name || ' ' || last_name) LIKE '%' || ?2 || '%') "
+                          // What a contact hides is not searchable either: a search must not
+                          // tell which hidden address or name matches. % and _ match themselves.
+                          "AND (?2 = '' OR (show_address = 1 AND email LIKE '%' || ?2 || '%' ESCAPE '\\') "
+                          "OR (show_name = 1 AND (first_name || ' ' || last_name) LIKE '%' || ?2 || '%' ESCAPE '\\')) "
                           "AND (?3 < 0 OR (?3 = 1 AND last_interaction >= ?4) OR (?3 = 0 AND last_interaction < ?4)) "
                           "AND (?5 = '' OR id IN (SELECT contact_id FROM memberships WHERE list = ?5 AND member = 1)) "
                           "AND (?6 = 0 OR last_interaction < ?7 OR (last_interaction = ?7 AND id < ?8)) "
                           "ORDER BY last_interaction DESC, id DESC LIMIT ?9";
   statement q(*db_, sql.c_str());
   q.bind(1, tenant)
-      .bind(2, query.search)
+      .bind(2, like_literal(query.search))
       .bind(3, static_cast<std::int64_t>(query.active ? *query.active : -1))
       .bind(4, to_ms(active_since))
       .bind(5, query.list)

@@ -23,9 +23,9 @@ struct gateway_services {
   /// Holds the plugins' stores; null in contexts without one.
   campaign::campaign_store* data = nullptr;
   /// Signs one-click unsubscribe links (tenant, email, list, campaign); unset without HTTP.
-  std::function<std::string(std::string_view, std::string_view, std::string_view, std::string_view)> unsubscribe_url;
+  std::function<std::string(std::string_view, std::string_view, std::string_view, std::string_view)> unsubscribe_url{};
   /// The route a message would take to a recipient; unset where nothing is delivered.
-  std::function<std::string(const postern::message&, std::string_view)> route_of;
+  std::function<std::string(const postern::message&, std::string_view)> route_of{};
 };
 
 /// The `host` one plugin sees: its own logger ("plugin.NAME") and config section, the
