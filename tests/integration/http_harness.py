@@ -4,8 +4,10 @@ tenants with API keys, and a small HTTP client on the standard library."""
 import base64
 import hashlib
 import http.client
+import http.server
 import json
 import re
+import threading
 
 from postern_harness import PosternTestCase, wait_until
 
@@ -17,6 +19,26 @@ OTHER_KEY = "pk_other_fedcba9876543210fedcba9876543210"
 
 def sha256(text):
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def webhook_receiver(testcase):
+    """A webhook endpoint on loopback, stopped at the end of the test: its URL, and the list
+    of JSON bodies POSTed to it (each answered 200)."""
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    testcase.addCleanup(server.shutdown)
+    return f"http://127.0.0.1:{server.server_address[1]}/hook", received
 
 
 class Response:

@@ -5,17 +5,14 @@ refusal (no_resend, credits, link_guard, bad requests)."""
 
 import email
 import email.policy
-import http.server
-import json
 import re
 import socket
 import ssl
-import threading
 import unittest
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
-from http_harness import OTHER_KEY, HttpTestCase
+from http_harness import OTHER_KEY, HttpTestCase, webhook_receiver
 from postern_harness import wait_until
 from smtp_harness import certificate
 
@@ -93,26 +90,8 @@ class CampaignTestCase(HttpTestCase):
 
 
 class WholeCampaign(CampaignTestCase):
-    def hook(self):
-        """A webhook receiver on loopback; returns its URL and the bodies it got."""
-        received = []
-
-        class Hook(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.shutdown)
-        return f"http://127.0.0.1:{server.server_address[1]}/hook", received
-
     def test_dry_run_test_send_send_progress_unsubscribe_and_notice(self):
-        url, hooked = self.hook()
+        url, hooked = webhook_receiver(self)
         self.begin(http_extra="webhooks_to_private_networks = true")
         self.assertEqual(self.request("PUT", "/v1/webhooks", {"campaign_completed": url}).status, 200)
         # The report: who is selected, who each policy drops and why, what remains.
@@ -320,6 +299,15 @@ class Refusals(CampaignTestCase):
         self.assertEqual(self.request("POST", f"/v1/campaigns/{done['id']}/send").status, 409)
         self.assertEqual(self.request("POST", f"/v1/campaigns/{done['id']}/test", {"to": []}).status, 400)
         self.assertEqual(self.request("GET", f"/v1/campaigns/{done['id']}/recipients?state=lost").status, 400)
+        for method, path, status in [
+            ("GET", "/v1/campaigns?limit=0", 400), ("GET", "/v1/campaigns?before=yesterday", 400),
+            ("GET", "/v1/campaigns?colour=red", 400), ("PUT", "/v1/campaigns", 405),
+            ("GET", "/v1/campaigns/C0000/recipients", 404), ("GET", f"/v1/campaigns/{done['id']}/pause", 405),
+            ("POST", f"/v1/campaigns/{done['id']}/launch", 404),
+            ("GET", f"/v1/campaigns/{done['id']}/recipients?limit=5000", 400),
+            ("DELETE", "/v1/audiences/nobody", 404), ("PUT", "/v1/audiences", 405),
+        ]:
+            self.assertEqual(self.request(method, path).status, status, (method, path))
 
 
 class SavedAudiences(CampaignTestCase):

@@ -6,16 +6,14 @@ import email
 import email.policy
 import hashlib
 import hmac
-import http.server
 import json
 import os
 import subprocess
-import threading
 import time
 import unittest
 from datetime import datetime, timedelta, timezone
 
-from http_harness import OTHER_KEY, SHOP_KEY, HttpTestCase
+from http_harness import OTHER_KEY, SHOP_KEY, HttpTestCase, webhook_receiver
 from postern_harness import wait_until
 
 
@@ -556,24 +554,10 @@ class Webhooks(HttpTestCase):
         self.assertIn("could not connect (or the address is not allowed)", hook["response"]["text"])
 
     def test_delivery_events_are_posted_signed(self):
-        received = []
-
-        class Hook(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-        threading.Thread(target=hook.serve_forever, daemon=True).start()
-        self.addCleanup(hook.shutdown)
+        url, received = webhook_receiver(self)
         # The hook listens on loopback: allowed here on purpose (see the next test).
         inst = self.http_install(http_extra="webhooks_to_private_networks = true")
         self.start(inst)
-        url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
         r = self.request("PUT", "/v1/webhooks", {"delivered": url})
         self.assertEqual(r.status, 200, r)
         key = r.json()["signing_key"]

@@ -1,5 +1,7 @@
 #include "file_transport.hpp"
 
+#include <postern/line_endings.hpp>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,16 +36,6 @@ int make_dirs(const std::filesystem::path& dir) {
   if (int rc = make_dirs(dir.parent_path()); rc != 0) return rc;
   if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) return errno;
   return fsync_dir(dir.parent_path());
-}
-
-std::string to_lf(const std::string& crlf) {
-  std::string out;
-  out.reserve(crlf.size());
-  for (std::size_t i = 0; i < crlf.size(); ++i) {
-    if (crlf[i] == '\r' && i + 1 < crlf.size() && crlf[i + 1] == '\n') continue;
-    out += crlf[i];
-  }
-  return out;
 }
 
 }  // namespace
@@ -228,7 +220,7 @@ void file_transport::deliver(postern::delivery_request request, postern::deliver
   const std::string eol = crlf_ ? "\r\n" : "\n";
   // The body is written as it is (CRLF) or converted once (LF), never copied per recipient.
   std::string converted;
-  if (!crlf_) converted = to_lf(msg.raw);
+  if (!crlf_) converted = postern::to_lf(msg.raw);
   const std::string_view body = crlf_ ? std::string_view(msg.raw) : std::string_view(converted);
   const std::string return_path = "Return-Path: <" + msg.env.mail_from + ">" + eol;
   std::vector<postern::recipient_result> results;

@@ -240,12 +240,7 @@ mailgun_settings mailgun_settings::read(const postern::config_section& config) {
   s.probe_request = flag("probe_request", false);
 
   if (config.has("timeout")) {
-    std::optional<std::chrono::milliseconds> t;
-    if (auto seconds = config.get_int("timeout")) {
-      if (*seconds > 0) t = std::chrono::seconds(*seconds);
-    } else if (auto d = config.get_string("timeout")) {
-      t = parse_duration(*d);
-    }
+    const auto t = postern::duration_setting(config, "timeout");
     if (!t) fail("timeout must be a positive duration such as \"30s\" or \"2m\"");
     s.timeout = *t;
   }

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include <postern/duration.hpp>
+#include <postern/line_endings.hpp>
 
 namespace postern::transports {
 namespace {
@@ -82,16 +83,6 @@ std::pair<int, const char*> permanent_status(int code) {
 std::string describe(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
   return std::to_string(d.count()) + "ms";
-}
-
-std::string to_lf(std::string_view crlf) {
-  std::string out;
-  out.reserve(crlf.size());
-  for (std::size_t i = 0; i < crlf.size(); ++i) {
-    if (crlf[i] == '\r' && i + 1 < crlf.size() && crlf[i + 1] == '\n') continue;
-    out += crlf[i];
-  }
-  return out;
 }
 
 }  // namespace
@@ -199,12 +190,7 @@ sendmail_settings sendmail_settings::read(const postern::host& host) {
     s.arguments = config.get_strings("arguments");
   }
   if (config.has("timeout")) {
-    std::optional<std::chrono::milliseconds> t;
-    if (auto seconds = config.get_int("timeout")) {
-      if (*seconds > 0) t = std::chrono::seconds(*seconds);
-    } else if (auto d = config.get_string("timeout")) {
-      t = parse_duration(*d);
-    }
+    const auto t = postern::duration_setting(config, "timeout");
     if (!t) fail("timeout must be a positive duration such as \"60s\" or \"2m\"");
     s.timeout = *t;
   }
@@ -264,7 +250,7 @@ postern::smtp_reply sendmail_transport::run(const postern::delivery_request& req
 
   const auto& msg = *request.msg;
   // The spool holds CRLF; a local mailer reads UNIX text unless told otherwise.
-  const std::string converted = settings_.crlf ? std::string() : to_lf(msg.raw);
+  const std::string converted = settings_.crlf ? std::string() : postern::to_lf(msg.raw);
   child_process::options o;
   o.argv = sendmail_argv(program.path, settings_.arguments, msg.env.mail_from, request.recipients);
   o.input = settings_.crlf ? std::string_view(msg.raw) : std::string_view(converted);

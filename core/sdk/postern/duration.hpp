@@ -2,6 +2,9 @@
 /// @file duration.hpp
 /// Reading a duration setting the way postern's own configuration writes them, so that a
 /// plugin's `timeout = "30s"` reads like the gateway's. Header-only: no ABI surface.
+/// (duration_setting uses config_section, whose layout is part of the ABI already.)
+
+#include <postern/host.hpp>
 
 #include <cctype>
 #include <chrono>
@@ -35,6 +38,18 @@ inline std::optional<std::chrono::milliseconds> parse_duration(std::string_view 
   }
   if (total.count() <= 0) return std::nullopt;
   return total;
+}
+
+/// A duration setting as plugins take them: an integer number of seconds, or a text that
+/// parse_duration reads ("30s", "2m"). Call it for a key the section has; nothing when the
+/// value is not a positive duration (the plugin then refuses the setting, naming it).
+inline std::optional<std::chrono::milliseconds> duration_setting(const config_section& config, std::string_view key) {
+  if (auto seconds = config.get_int(key)) {
+    if (*seconds <= 0) return std::nullopt;
+    return std::chrono::seconds(*seconds);
+  }
+  if (auto text = config.get_string(key)) return parse_duration(*text);
+  return std::nullopt;
 }
 
 }  // namespace postern

@@ -3,7 +3,9 @@
 /// Everything a plugin needs, in one include.
 
 #include <postern/abi.hpp>
+#include <postern/duration.hpp>
 #include <postern/host.hpp>
+#include <postern/line_endings.hpp>
 #include <postern/plugin.hpp>
 #include <postern/policy.hpp>
 #include <postern/transport.hpp>

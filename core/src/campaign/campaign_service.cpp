@@ -340,8 +340,7 @@ void campaign_service::feeder_loop() {
 
 bool campaign_service::feed_some(const campaign_record& c) {
   std::lock_guard feeding(feed_mutex_);
-  const auto now_state = store_.find(c.tenant, c.id);
-  if (!now_state || now_state->state != campaign_state::sending) return false;  // paused or cancelled since
+  if (store_.state_of(c.id) != campaign_state::sending) return false;  // paused or cancelled since
   auto rows = store_.pending(c.id, feed_batch);
   if (rows.empty()) return false;
   const auto def = definition_of(c);

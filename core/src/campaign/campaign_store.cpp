@@ -222,6 +222,14 @@ std::optional<campaign_record> campaign_store::find(std::string_view tenant, std
   return campaign_row(q);
 }
 
+std::optional<campaign_state> campaign_store::state_of(std::string_view id) {
+  std::lock_guard lock(mutex_);
+  statement q(*db_, "SELECT state FROM campaigns WHERE id = ?1");
+  q.bind(1, id);
+  if (!q.step()) return std::nullopt;
+  return campaign_state_from(q.column_text(0));
+}
+
 std::vector<campaign_record> campaign_store::list(std::string_view tenant, std::size_t limit, time_point before) {
   std::lock_guard lock(mutex_);
   statement q(*db_, (std::string(campaign_columns) +

@@ -103,6 +103,8 @@ class campaign_store {
   void add_recipients(std::string_view campaign, const std::vector<recipient_row>& rows);
 
   std::optional<campaign_record> find(std::string_view tenant, std::string_view id);
+  /// Just the state (without reading the message): what the feeder checks every round.
+  std::optional<campaign_state> state_of(std::string_view id);
   /// Newest first, at most `limit`, created before `before` (epoch: no bound).
   std::vector<campaign_record> list(std::string_view tenant, std::size_t limit, time_point before);
   /// Campaigns sending or paused, or finished/cancelled without their end reported (no drafts).

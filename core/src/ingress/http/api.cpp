@@ -2,7 +2,7 @@
 
 #include "ingress/http/json_reader.hpp"
 #include "ingress/http/mailgun_api.hpp"
-#include "ingress/http/run_blocking.hpp"
+#include "ingress/run_blocking.hpp"
 #include "logging/log.hpp"
 #include "mime/address.hpp"
 #include "spool/sqlite.hpp"

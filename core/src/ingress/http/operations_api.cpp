@@ -2,7 +2,7 @@
 
 #include "ingress/http/api.hpp"
 #include "ingress/http/json_reader.hpp"
-#include "ingress/http/run_blocking.hpp"
+#include "ingress/run_blocking.hpp"
 #include "logging/log.hpp"
 #include "mime/note.hpp"
 #include "submission/header_block.hpp"

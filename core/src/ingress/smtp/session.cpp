@@ -1,5 +1,6 @@
 #include "ingress/smtp/session.hpp"
 
+#include "ingress/run_blocking.hpp"
 #include "ingress/smtp/command.hpp"
 #include "logging/log.hpp"
 #include "spool/queue_id.hpp"
@@ -29,22 +30,6 @@ namespace {
 constexpr std::size_t max_command_line = 1000;  // octets with CRLF; RFC 5321 §4.5.3.1.4 says 512,
                                                 // extensions (SIZE, DSN, AUTH) need more
 
-/// Runs `f` on `pool` (for slow, blocking work) and resumes the caller on its own executor.
-/// `f` is moved from; pass a named object (see async_submit on GCC 12 and temporaries).
-template <class F, class Token>
-auto async_run_on(asio::thread_pool& pool, F& f, Token&& token) {
-  using result = std::invoke_result_t<F&>;
-  return asio::async_initiate<Token, void(result)>(
-      [&pool, &f](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        auto work = asio::prefer(asio::get_associated_executor(*shared), asio::execution::outstanding_work.tracked);
-        asio::post(pool, [shared, work, fn = std::move(f)]() mutable {
-          result r = fn();
-          asio::post(work, [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
-        });
-      },
-      token);
-}
 
 std::optional<std::string> base64_decode(std::string_view text) {
   std::string out(text.size(), '\0');
@@ -638,7 +623,7 @@ class session {
     }
     auto& tenants = services_.tenants;
     auto check = [&tenants, user, password] { return tenants.authenticate_smtp(user, password); };
-    auto tenant = co_await async_run_on(services_.blocking, check, asio::use_awaitable);
+    auto tenant = co_await run_blocking(services_.blocking, check, asio::use_awaitable);
     sodium_memzero(password.data(), password.size());
     if (!tenant) {
       services_.server.auth_failed(client_);

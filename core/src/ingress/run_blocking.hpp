@@ -10,10 +10,11 @@
 #include <memory>
 #include <type_traits>
 
-namespace postern::ingress::http {
+namespace postern::ingress {
 
-/// Runs `f` on `pool` (work that blocks: SQLite queries and commits) and resumes the caller on
-/// its own executor with the result, so that I/O threads keep serving other connections.
+/// Runs `f` on `pool` (work that blocks: SQLite queries and commits, password hashing) and
+/// resumes the caller on its own executor with the result, so that I/O threads keep serving
+/// other connections. Used by the SMTP and HTTP sessions alike.
 /// `f` is moved from; pass a named object (GCC 12 may destroy temporaries of a co_await
 /// expression twice).
 template <class F, class Token>
@@ -32,4 +33,4 @@ auto run_blocking(boost::asio::thread_pool& pool, F& f, Token&& token) {
       token);
 }
 
-}  // namespace postern::ingress::http
+}  // namespace postern::ingress
