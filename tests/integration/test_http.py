@@ -158,6 +158,7 @@ class Refusals(HttpTestCase):
     def test_malformed_json_names_where(self):
         self.refused(400, "malformed JSON at byte 9", "POST", "/v1/messages", '{"from": ,}')
         self.refused(400, "must be a JSON object", "POST", "/v1/messages", "[1, 2]")
+        self.refused(400, "beyond the range of a double", "POST", "/v1/messages", '{"tags": [1e999]}')
 
     def test_unknown_and_mistyped_fields_are_named(self):
         self.refused(400, "subjekt: unknown field", "POST", "/v1/messages", message_body(subjekt="x"))

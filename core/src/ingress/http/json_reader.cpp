@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -102,6 +103,30 @@ std::optional<std::string> scalar_text(const boost::json::value& v) {
   return std::nullopt;
 }
 
+namespace {
+
+/// Boost.JSON reads a number beyond the range of a double (1e999) as infinity, and writes it
+/// back as `Infinity`, which is not JSON: a body that carries one would be stored, and later
+/// served or sent, as text no JSON reader takes. Such a number is refused with the body.
+bool all_numbers_finite(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::double_: return std::isfinite(v.get_double());
+    case boost::json::kind::array:
+      for (const auto& e : v.get_array()) {
+        if (!all_numbers_finite(e)) return false;
+      }
+      return true;
+    case boost::json::kind::object:
+      for (const auto& [key, e] : v.get_object()) {
+        if (!all_numbers_finite(e)) return false;
+      }
+      return true;
+    default: return true;
+  }
+}
+
+}  // namespace
+
 parsed_json parse_json_object(std::string_view text) {
   parsed_json out;
   boost::json::stream_parser parser;
@@ -117,6 +142,11 @@ parsed_json parse_json_object(std::string_view text) {
   auto value = parser.release();
   if (!value.is_object()) {
     out.error = "the body must be a JSON object";
+    return out;
+  }
+  // Nesting is bounded by the parser's max_depth (32), and so is this walk.
+  if (!all_numbers_finite(value)) {
+    out.error = "malformed JSON: a number is beyond the range of a double";
     return out;
   }
   out.object = std::move(value.get_object());

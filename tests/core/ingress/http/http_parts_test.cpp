@@ -226,6 +226,14 @@ TEST(parse_json_object, errors_name_the_byte) {
   EXPECT_THAT(parse_json_object("   ").error, HasSubstr("at byte 3: "));
 }
 
+TEST(parse_json_object, refuses_numbers_beyond_a_double) {
+  // Read as infinity, they would be written back as `Infinity`, which is not JSON.
+  for (const char* text : {R"({"a":8e888})", R"({"a":[1,{"b":-1e400}]})"}) {
+    EXPECT_EQ(parse_json_object(text).error, "malformed JSON: a number is beyond the range of a double") << text;
+  }
+  EXPECT_EQ(parse_json_object(R"({"a":1.7e308,"b":-4.9e-324,"c":18446744073709551615})").error, "");
+}
+
 TEST(parse_json_object, trailing_data_is_named_as_such) {
   // The byte is where the unexpected text starts, and the reason is not "incomplete".
   const auto error = parse_json_object(R"({"a":1} x)").error;
