@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace postern::transports::smtp {
 namespace {
@@ -239,23 +241,42 @@ std::string rcpt_command(const postern::recipient& rcpt, const capabilities& cap
 // ---- content ---------------------------------------------------------------------------------
 
 std::string dot_stuff(std::string_view raw) {
+  // Line by line with memchr, appending whole lines: a byte-at-a-time loop cost a fifth of a
+  // core at 100 KiB messages.
   std::string out;
   out.reserve(raw.size() + raw.size() / 64 + 8);
-  bool line_start = true;
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    const char c = raw[i];
-    if (line_start && c == '.') out += '.';
-    if (c == '\n' && (i == 0 || raw[i - 1] != '\r')) out += '\r';
-    out += c;
-    line_start = c == '\n';
+  std::size_t pos = 0;
+  while (pos < raw.size()) {
+    if (raw[pos] == '.') out += '.';
+    const void* found = std::memchr(raw.data() + pos, '\n', raw.size() - pos);
+    if (!found) {
+      out.append(raw.substr(pos));
+      out += "\r\n";
+      break;
+    }
+    const auto lf = static_cast<std::size_t>(static_cast<const char*>(found) - raw.data());
+    const bool bare = lf == pos || raw[lf - 1] != '\r';
+    out.append(raw.substr(pos, lf - pos));
+    out += bare ? "\r\n" : "\n";
+    pos = lf + 1;
   }
-  if (!out.empty() && !line_start) out += "\r\n";
   out += ".\r\n";
   return out;
 }
 
 bool has_8bit(std::string_view text) noexcept {
-  return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) > 127; });
+  // Eight bytes at a time: the test runs over every message body.
+  constexpr std::uint64_t high_bits = 0x8080808080808080ULL;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    if (word & high_bits) return true;
+  }
+  for (; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) > 127) return true;
+  }
+  return false;
 }
 
 bool header_has_8bit(std::string_view raw) noexcept {

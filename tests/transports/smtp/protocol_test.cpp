@@ -182,11 +182,23 @@ TEST(dot_stuff, makes_bare_line_feeds_crlf_so_no_end_of_data_can_be_smuggled) {
   // "\n.\n" and "\r\n.\r\n" in a body must never end the DATA early.
   EXPECT_EQ(dot_stuff("a\n.\nb\r\n"), "a\r\n..\r\nb\r\n.\r\n");
   EXPECT_EQ(dot_stuff("a\r\n.\r\nMAIL FROM:<x>\r\n"), "a\r\n..\r\nMAIL FROM:<x>\r\n.\r\n");
+  EXPECT_EQ(dot_stuff("\n\n.\n"), "\r\n\r\n..\r\n.\r\n");
+  EXPECT_EQ(dot_stuff("\r\n\r\n"), "\r\n\r\n.\r\n");
+  EXPECT_EQ(dot_stuff("."), "..\r\n.\r\n");
+  // A bare CR is not a line end: the dot after it is not at a line start.
+  EXPECT_EQ(dot_stuff("a\r.b\r\n"), "a\r.b\r\n.\r\n");
 }
 
 TEST(eight_bit, is_found_in_content_and_in_the_header_only) {
   EXPECT_FALSE(has_8bit("plain ascii"));
   EXPECT_TRUE(has_8bit("gr\xc3\xbc\xc3\x9f"));
+  // Before, inside and after the eight-byte words the test reads at once.
+  for (std::size_t at = 0; at < 20; ++at) {
+    std::string text(20, 'a');
+    EXPECT_FALSE(has_8bit(text));
+    text[at] = '\x80';
+    EXPECT_TRUE(has_8bit(text)) << at;
+  }
   EXPECT_FALSE(header_has_8bit("Subject: hi\r\n\r\nbody gr\xc3\xbc\xc3\x9f\r\n"));
   EXPECT_TRUE(header_has_8bit("Subject: gr\xc3\xbc\xc3\x9f\r\n\r\nbody\r\n"));
 }
