@@ -1,5 +1,6 @@
 #include "spool/spool.hpp"
 
+#include "spool/body_store.hpp"
 #include "spool/sqlite.hpp"
 
 #include <boost/json.hpp>
@@ -21,7 +22,8 @@ const char* to_string(recipient_state state) {
 
 namespace {
 
-constexpr const char* schema = R"sql(
+// The tables; indexes follow once older databases have their newer columns (see migrate).
+constexpr const char* tables = R"sql(
 CREATE TABLE IF NOT EXISTS messages(
   id TEXT PRIMARY KEY,
   origin_key TEXT,
@@ -37,7 +39,9 @@ CREATE TABLE IF NOT EXISTS messages(
   size INTEGER NOT NULL,
   held INTEGER NOT NULL DEFAULT 0,
   done_at INTEGER,
-  body BLOB);
+  body BLOB,         -- small bodies, in the database
+  segment INTEGER,   -- larger ones: their segment file in bodies/ (see body_store)
+  seg_offset INTEGER);
 CREATE TABLE IF NOT EXISTS recipients(
   message_id TEXT NOT NULL,
   idx INTEGER NOT NULL,
@@ -53,9 +57,6 @@ CREATE TABLE IF NOT EXISTS recipients(
   transport TEXT,
   remote_id TEXT,
   PRIMARY KEY(message_id, idx)) WITHOUT ROWID;
--- Only hand-overs that carry a key are indexed: most messages have none.
-CREATE UNIQUE INDEX IF NOT EXISTS messages_origin ON messages(origin_key) WHERE origin_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(next_attempt) WHERE state < 2;
 CREATE TABLE IF NOT EXISTS events(
   seq INTEGER PRIMARY KEY,
   time INTEGER NOT NULL,
@@ -66,19 +67,43 @@ CREATE TABLE IF NOT EXISTS events(
   code INTEGER,
   enhanced TEXT,
   text TEXT);
+)sql";
+
+constexpr const char* indexes = R"sql(
+-- Only hand-overs that carry a key are indexed: most messages have none.
+CREATE UNIQUE INDEX IF NOT EXISTS messages_origin ON messages(origin_key) WHERE origin_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(next_attempt) WHERE state < 2;
 CREATE INDEX IF NOT EXISTS events_message ON events(message_id);
 -- A campaign's progress and cancel read its messages; its end is when none is open.
 CREATE INDEX IF NOT EXISTS messages_campaign ON messages(campaign_id) WHERE campaign_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_campaign_open ON messages(campaign_id)
   WHERE campaign_id IS NOT NULL AND done_at IS NULL;
 -- Finished messages whose content is kept for a while (resends): what purge_content drops.
-CREATE INDEX IF NOT EXISTS messages_kept ON messages(done_at) WHERE done_at IS NOT NULL AND body IS NOT NULL;
-PRAGMA user_version = 2;
+DROP INDEX IF EXISTS messages_kept;
+CREATE INDEX IF NOT EXISTS messages_content_kept ON messages(done_at)
+  WHERE done_at IS NOT NULL AND (body IS NOT NULL OR segment IS NOT NULL);
+-- Whether a segment file is still needed.
+CREATE INDEX IF NOT EXISTS messages_segment ON messages(segment) WHERE segment IS NOT NULL;
+PRAGMA user_version = 3;
 )sql";
 
+/// Brings a database of an earlier version up to the columns this one uses.
+void migrate(database& db) {
+  bool has_segment = false;
+  statement columns(db, "SELECT name FROM pragma_table_info('messages')");
+  while (columns.step()) has_segment = has_segment || columns.column_text(0) == "segment";
+  if (has_segment) return;
+  // Version 2 kept every body in the database; they stay there, and are read from there.
+  db.exec("ALTER TABLE messages ADD COLUMN segment INTEGER");
+  db.exec("ALTER TABLE messages ADD COLUMN seg_offset INTEGER");
+}
+
+/// What drops a message's content, wherever it lies.
+constexpr const char* no_content = "body = NULL, segment = NULL, seg_offset = NULL";
+
 constexpr const char* message_columns =
-    "SELECT id, source, tenant, stream, tags, campaign_id, mail_from, envid, ret, arrival, size, held, body "
-    "FROM messages ";
+    "SELECT id, source, tenant, stream, tags, campaign_id, mail_from, envid, ret, arrival, size, held, body, "
+    "segment, seg_offset FROM messages ";
 
 std::string tags_to_json(const std::vector<std::string>& tags) {
   if (tags.empty()) return "[]";
@@ -111,13 +136,15 @@ void open_pragmas(database& db) {
 
 /// Statements the writer thread reuses across batches.
 struct writer_statements {
-  explicit writer_statements(database& db)
+  writer_statements(database& db, body_store& bodies, std::size_t inline_body_max)
       : db(db),
+        bodies(bodies),
+        inline_body_max(inline_body_max),
         find_origin(db, "SELECT id FROM messages WHERE origin_key = ?1"),
         insert_message(db,
                        "INSERT INTO messages(id, origin_key, source, tenant, stream, tags, campaign_id, "
-                       "mail_from, envid, ret, arrival, size, body) "
-                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                       "mail_from, envid, ret, arrival, size, body, segment, seg_offset) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
         insert_recipient(db,
                          "INSERT INTO recipients(message_id, idx, address, orcpt, notify, state, attempts, "
                          "next_attempt) VALUES(?1, ?2, ?3, ?4, ?5, 0, 0, ?6)"),
@@ -129,7 +156,9 @@ struct writer_statements {
                          "last_enhanced = ?7, last_text = ?8, transport = ?9, remote_id = ?10 "
                          "WHERE message_id = ?1 AND idx = ?2 AND state < 2"),
         finish_message(db,
-                       "UPDATE messages SET done_at = ?2, body = CASE WHEN ?3 THEN NULL ELSE body END "
+                       "UPDATE messages SET done_at = ?2, body = CASE WHEN ?3 THEN NULL ELSE body END, "
+                       "segment = CASE WHEN ?3 THEN NULL ELSE segment END, "
+                       "seg_offset = CASE WHEN ?3 THEN NULL ELSE seg_offset END "
                        "WHERE id = ?1 AND done_at IS NULL "
                        "AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = ?1 AND state < 2)"),
         savepoint(db, "SAVEPOINT op"),
@@ -162,8 +191,14 @@ struct writer_statements {
         .bind_or_null(9, m.env.envid)
         .bind(10, static_cast<std::int64_t>(m.env.ret))
         .bind(11, arrival)
-        .bind(12, static_cast<std::int64_t>(m.raw.size()))
-        .bind_blob(13, m.raw);
+        .bind(12, static_cast<std::int64_t>(m.raw.size()));
+    if (m.raw.size() > inline_body_max) {
+      // Written (not yet synced) before the row: the commit syncs the segment first.
+      const auto where = bodies.append(m.raw);
+      insert_message.bind_null(13).bind(14, where.segment).bind(15, where.offset);
+    } else {
+      insert_message.bind_blob(13, m.raw);
+    }
     insert_message.run();
     for (const auto& r : m.env.recipients) {
       insert_recipient.reset();
@@ -212,11 +247,18 @@ struct writer_statements {
     finish_message.reset();
     finish_message.bind(1, queue_id).bind(2, to_ms(now)).bind(3, static_cast<std::int64_t>(drop_content_at_once));
     finish_message.run();
+    segments_released = segments_released || (drop_content_at_once && sqlite3_changes(db.handle()) > 0);
   }
 
   bool drop_content_at_once = true;  // spool_options::keep_content == 0
+  // Set when rows stopped referring to segments: the writer then looks for files to delete,
+  // at once (clean_now) or at its next clean-up time.
+  bool segments_released = false;
+  bool clean_now = false;
 
   database& db;
+  body_store& bodies;
+  std::size_t inline_body_max;
   statement find_origin, insert_message, insert_recipient, insert_event, update_recipient, finish_message;
   statement savepoint, release, rollback_to;  // prepared once: they run for every operation
 };
@@ -237,8 +279,12 @@ spool::spool(spool_options options) : options_(std::move(options)) {
   const auto file = options_.dir / "queue.db";
   writer_db_ = std::make_unique<database>(file, false);
   open_pragmas(*writer_db_);
-  writer_db_->exec(schema);
-  statements_ = std::make_unique<writer_statements>(*writer_db_);
+  writer_db_->exec(tables);
+  migrate(*writer_db_);
+  writer_db_->exec(indexes);
+  bodies_ = std::make_unique<body_store>(options_.dir / "bodies", options_.segment_bytes);
+  statements_ = std::make_unique<writer_statements>(*writer_db_, *bodies_, options_.inline_body_max);
+  remove_unused_segments();  // left by batches a crash cut short
   statements_->drop_content_at_once = options_.keep_content.count() <= 0;
   reader_db_ = std::make_unique<database>(file, false);
   reader_db_->exec("PRAGMA query_only=ON");
@@ -255,6 +301,16 @@ spool::~spool() {
   if (writer_.joinable()) writer_.join();
   statements_.reset();
   reader_statements_.reset();
+}
+
+void spool::remove_unused_segments() {
+  statement used(*writer_db_, "SELECT 1 FROM messages WHERE segment = ?1 LIMIT 1");
+  bodies_->remove_unused([&used](std::int64_t segment) {
+    used.reset();
+    used.bind(1, segment);
+    return used.step();
+  });
+  last_segment_cleanup_ = std::chrono::steady_clock::now();
 }
 
 void spool::on_enqueued(std::function<void(stored_messages)> notify) {
@@ -398,7 +454,10 @@ void spool::commit_batch(std::vector<operation>& batch) {
         s.release.run();
       }
     }
+    // Bodies first: once the commit returns, rows may point at them.
+    bodies_->sync();
     db.exec("COMMIT");
+    bodies_->committed();
   } catch (const std::exception& e) {
     // Nothing of this batch is stored (disk full, I/O error): every operation fails, and the
     // callers answer a temporary error, so nothing they were handed is lost.
@@ -418,6 +477,7 @@ void spool::commit_batch(std::vector<operation>& batch) {
     options_.metrics->add("postern_spool_commits_total", 1);
     options_.metrics->add("postern_spool_operations_total", static_cast<double>(batch.size()));
   }
+  clean_segments_if_due(commit_error.empty());
   stored_messages stored;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const std::string& error = commit_error.empty() ? errors[i] : commit_error;
@@ -440,6 +500,26 @@ void spool::commit_batch(std::vector<operation>& batch) {
 }
 
 
+
+void spool::clean_segments_if_due(bool committed) {
+  auto& s = *statements_;
+  if (!committed) {
+    // Rolled back: rows still refer to what this batch meant to release.
+    s.segments_released = s.clean_now = false;
+    return;
+  }
+  // Deleting files costs a directory scan: a busy spool that drops content as messages finish
+  // looks every few seconds, an operator's purge or delete at once.
+  constexpr auto interval = std::chrono::seconds(5);
+  const bool due = s.clean_now || (s.segments_released && std::chrono::steady_clock::now() - last_segment_cleanup_ >= interval);
+  if (!due) return;
+  s.segments_released = s.clean_now = false;
+  try {
+    remove_unused_segments();
+  } catch (const std::exception&) {
+    // The files stay; the next clean-up tries again. Nothing stored depends on it.
+  }
+}
 
 namespace {
 
@@ -471,7 +551,7 @@ std::vector<recipient_status> read_recipients(database& db, std::string_view que
 }
 
 /// The message on `q`'s current row, with its recipients from the recipients table.
-queued_message read_message(database& db, statement& q, bool with_body) {
+queued_message read_message(database& db, statement& q, bool with_body, const body_store& bodies) {
   queued_message out;
   auto msg = std::make_shared<postern::message>();
   msg->queue_id = q.column_text(0);
@@ -486,7 +566,11 @@ queued_message read_message(database& db, statement& q, bool with_body) {
   msg->arrival = from_ms(q.column_int(9));
   out.size = static_cast<std::uint64_t>(q.column_int(10));
   out.held = q.column_int(11) != 0;
-  if (with_body) msg->raw = q.column_blob(12);
+  if (with_body && !q.column_is_null(13)) {
+    msg->raw = bodies.read({q.column_int(13), q.column_int(14)}, out.size);
+  } else if (with_body) {
+    msg->raw = q.column_blob(12);
+  }
   out.recipients = read_recipients(db, msg->queue_id, false);
   for (const auto& r : out.recipients) msg->env.recipients.push_back(r.rcpt);
   out.msg = std::move(msg);
@@ -501,7 +585,7 @@ std::optional<queued_message> spool::load(std::string_view queue_id, bool with_b
   q.reset();
   q.bind(1, queue_id);
   std::optional<queued_message> out;
-  if (q.step()) out = read_message(*reader_db_, q, with_body);
+  if (q.step()) out = read_message(*reader_db_, q, with_body, *bodies_);
   q.reset();
   return out;
 }
@@ -522,7 +606,7 @@ std::vector<queued_message> spool::pending() {
   // The body column is listed but not read, so SQLite does not copy it out.
   statement q(*reader_db_, (std::string(message_columns) + "WHERE done_at IS NULL ORDER BY arrival").c_str());
   std::vector<queued_message> out;
-  while (q.step()) out.push_back(read_message(*reader_db_, q, false));
+  while (q.step()) out.push_back(read_message(*reader_db_, q, false, *bodies_));
   return out;
 }
 
@@ -668,7 +752,8 @@ std::vector<std::string> spool::cancel_campaign(std::string_view campaign_id) {
     while (open.step()) ids.push_back(open.column_text(0));
     statement mark(s.db, "UPDATE recipients SET state = 3, last_code = 550, last_enhanced = '5.0.0', "
                          "last_text = 'campaign cancelled' WHERE message_id = ?1 AND state < 2");
-    statement drop(s.db, "UPDATE messages SET body = NULL, done_at = ?2 WHERE id = ?1 AND done_at IS NULL");
+    statement drop(s.db, (std::string("UPDATE messages SET ") + no_content +
+                          ", done_at = ?2 WHERE id = ?1 AND done_at IS NULL").c_str());
     for (const auto& message : ids) {
       mark.bind(1, message);
       mark.run();
@@ -676,6 +761,7 @@ std::vector<std::string> spool::cancel_campaign(std::string_view campaign_id) {
       drop.run();
       s.add_event({now, message, "", "deleted", "", {550, "5.0.0", "campaign cancelled"}});
     }
+    s.clean_now = s.clean_now || !ids.empty();
     cancelled = std::move(ids);
   });
   if (!error.empty()) throw std::runtime_error(error);
@@ -715,10 +801,12 @@ std::size_t spool::remove(std::string_view queue_id) {
                          "last_text = 'deleted by the operator' WHERE message_id = ?1 AND state < 2");
     mark.bind(1, id);
     mark.run();
-    statement drop(s.db, "UPDATE messages SET body = NULL, done_at = ?2 WHERE id = ?1 AND done_at IS NULL");
+    statement drop(s.db, (std::string("UPDATE messages SET ") + no_content +
+                          ", done_at = ?2 WHERE id = ?1 AND done_at IS NULL").c_str());
     drop.bind(1, id).bind(2, to_ms(now));
     drop.run();
     changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
+    s.clean_now = s.clean_now || changed > 0;
     if (changed) s.add_event({now, id, "", "deleted", "", {}});
   });
   if (!error.empty()) throw std::runtime_error(error);
@@ -728,10 +816,13 @@ std::size_t spool::remove(std::string_view queue_id) {
 std::size_t spool::purge_content(time_point now) {
   std::size_t changed = 0;
   const std::string error = submit_wait([&](writer_statements& s) {
-    statement drop(s.db, "UPDATE messages SET body = NULL WHERE done_at IS NOT NULL AND body IS NOT NULL AND done_at < ?1");
+    statement drop(s.db, (std::string("UPDATE messages SET ") + no_content +
+                          " WHERE done_at IS NOT NULL AND (body IS NOT NULL OR segment IS NOT NULL) AND done_at < ?1")
+                             .c_str());
     drop.bind(1, to_ms(now - options_.keep_content));
     drop.run();
     changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
+    s.clean_now = s.clean_now || changed > 0;
   });
   if (!error.empty()) throw std::runtime_error(error);
   return changed;

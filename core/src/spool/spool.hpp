@@ -18,6 +18,7 @@
 
 namespace postern::spool {
 
+class body_store;
 class database;
 struct writer_statements;
 struct reader_statements;
@@ -124,6 +125,11 @@ struct spool_options {
   postern::metrics* metrics = nullptr; ///< Receives commit latency and batch sizes, if set.
   /// How long a finished message's content is kept (for resends); 0: dropped when it finishes.
   std::chrono::milliseconds keep_content{0};
+  /// Bodies larger than this go to segment files (bodies/), smaller ones into the database:
+  /// a segment costs one more fdatasync per commit, which small messages do not repay.
+  std::size_t inline_body_max = 16 * 1024;
+  /// A segment file is closed and a new one started past this size.
+  std::uint64_t segment_bytes = 64ull << 20;
 };
 
 /// The durable message store.
@@ -212,10 +218,14 @@ class spool {
   std::string submit_wait(std::function<void(writer_statements&)> apply);
   void writer_loop();
   void commit_batch(std::vector<operation>& batch);
+  void remove_unused_segments();
+  void clean_segments_if_due(bool committed);
   std::size_t admin(std::string_view queue_id, const char* sql, const char* event_type);
 
   spool_options options_;
   std::unique_ptr<database> writer_db_;
+  std::unique_ptr<body_store> bodies_;
+  std::chrono::steady_clock::time_point last_segment_cleanup_;
   std::unique_ptr<writer_statements> statements_;
   std::unique_ptr<database> reader_db_;
   std::unique_ptr<reader_statements> reader_statements_;

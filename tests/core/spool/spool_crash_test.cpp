@@ -34,7 +34,10 @@ std::string body_for(const std::string& id) {
 /// Child: enqueue without pause, a few hundred in flight, writing each acknowledged id to
 /// the pipe only from the callback, which runs after the commit is durable.
 [[noreturn]] void writer_child(const std::filesystem::path& dir, int ack_fd) {
-  spool s({dir});
+  // Bodies over 16 KiB go to segment files; 1 MiB segments make kills land during rotations too.
+  spool_options options{dir};
+  options.segment_bytes = 1 << 20;
+  spool s(options);
   std::atomic<int> in_flight{0};
   for (;;) {
     while (in_flight.load() > 300) std::this_thread::yield();

@@ -1,6 +1,7 @@
 #include "spool/spool.hpp"
 
 #include "spool/queue_id.hpp"
+#include "spool/sqlite.hpp"
 #include "telemetry/registry.hpp"
 #include "test_support.hpp"
 
@@ -263,11 +264,13 @@ TEST(spool, operator_actions) {
   EXPECT_EQ(s.remove("NOSUCHMESSAGE000"), 0u);
 }
 
-TEST(spool, full_disk_refuses_and_keeps_what_it_had) {
-  temp_dir dir;
-  const auto mount_point = dir / "small";
-  const int rc = postern::testing::run_with_tmpfs(mount_point, 512, "", [&] {
-    spool s({mount_point});
+/// Fills a 512 KiB tmpfs with a 2 MiB message, in a child process; 0 when the spool refused it
+/// as a full disk and went on taking small mail.
+int fill_a_small_disk(const std::filesystem::path& mount_point, std::size_t inline_body_max) {
+  return postern::testing::run_with_tmpfs(mount_point, 512, "", [&] {
+    spool_options options{mount_point};
+    options.inline_body_max = inline_body_max;
+    spool s(options);
     auto small = s.enqueue_wait(make_entry({"a@example.com"}));
     if (!small.ok) return 10;
     auto big = s.enqueue_wait(make_entry({"b@example.com"}, std::string(2 << 20, 'x')));
@@ -281,8 +284,91 @@ TEST(spool, full_disk_refuses_and_keeps_what_it_had) {
     auto again = s.enqueue_wait(make_entry({"c@example.com"}));
     return again.ok ? 0 : 14;
   });
-  ASSERT_NE(rc, -1) << "could not mount a tmpfs in a private namespace";
-  EXPECT_EQ(rc, 0);
+}
+
+TEST(spool, full_disk_refuses_and_keeps_what_it_had) {
+  temp_dir dir;
+  // Once with the body in a segment file (the default for large bodies), once in SQLite.
+  for (const std::size_t inline_max : {std::size_t{16 * 1024}, std::size_t{8 << 20}}) {
+    const int rc = fill_a_small_disk(dir / ("small" + std::to_string(inline_max)), inline_max);
+    ASSERT_NE(rc, -1) << "could not mount a tmpfs in a private namespace";
+    EXPECT_EQ(rc, 0) << "inline_body_max " << inline_max;
+  }
+}
+
+std::size_t segment_count(const std::filesystem::path& spool_dir) {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(spool_dir / "bodies")) n += e.path().extension() == ".seg";
+  return n;
+}
+
+TEST(spool, large_bodies_live_in_segment_files_and_survive_reopening) {
+  temp_dir dir;
+  const std::string large(100000, 'L');
+  std::string small_id, large_id;
+  {
+    spool s({dir.path()});
+    small_id = s.enqueue_wait(make_entry({"a@example.com"}, "small")).queue_id;
+    large_id = s.enqueue_wait(make_entry({"b@example.com"}, large)).queue_id;
+    EXPECT_EQ(segment_count(dir.path()), 1u) << "the small body stays in the database";
+  }
+  spool s({dir.path()});
+  EXPECT_EQ(s.load(small_id)->msg->raw, "Subject: test\r\n\r\nsmall\r\n");
+  EXPECT_EQ(s.load(large_id)->msg->raw, "Subject: test\r\n\r\n" + large + "\r\n");
+  EXPECT_TRUE(s.load(large_id, false)->msg->raw.empty());
+  EXPECT_EQ(s.load(large_id, false)->size, large.size() + 19);
+}
+
+TEST(spool, a_segment_is_deleted_once_no_message_needs_it) {
+  temp_dir dir;
+  spool_options options{dir.path()};
+  options.keep_content = std::chrono::hours(1);
+  options.segment_bytes = 150000;  // one 100 KB body per segment
+  spool s(options);
+  const std::string large(100000, 'L');
+  const auto kept = s.enqueue_wait(make_entry({"a@example.com"}, large)).queue_id;
+  const auto removed = s.enqueue_wait(make_entry({"b@example.com"}, large)).queue_id;
+  (void)s.enqueue_wait(make_entry({"c@example.com"}, large));  // the current segment
+  ASSERT_EQ(segment_count(dir.path()), 3u);
+
+  EXPECT_EQ(s.remove(removed), 1u);
+  EXPECT_EQ(segment_count(dir.path()), 2u) << "a deleted message's segment goes at once";
+
+  const auto now = std::chrono::system_clock::now();
+  attempt_record done;
+  done.updates.push_back({kept, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", ""});
+  ASSERT_EQ(s.record_wait(done), "");
+  EXPECT_EQ(segment_count(dir.path()), 2u) << "kept for resends";
+  EXPECT_EQ(s.load(kept)->msg->raw.size(), large.size() + 19);
+  EXPECT_EQ(s.purge_content(now + 2h), 1u);
+  EXPECT_EQ(segment_count(dir.path()), 1u);
+  EXPECT_TRUE(s.load(kept)->msg->raw.empty());
+}
+
+TEST(spool, a_database_of_version_2_keeps_its_bodies_and_takes_segments) {
+  temp_dir dir;
+  {
+    // The layout before segment files: every body in the messages table.
+    database db(dir / "queue.db", false);
+    db.exec(R"sql(
+      CREATE TABLE messages(id TEXT PRIMARY KEY, origin_key TEXT, source TEXT NOT NULL, tenant TEXT NOT NULL,
+        stream INTEGER NOT NULL, tags TEXT NOT NULL, campaign_id TEXT, mail_from TEXT NOT NULL, envid TEXT,
+        ret INTEGER NOT NULL, arrival INTEGER NOT NULL, size INTEGER NOT NULL, held INTEGER NOT NULL DEFAULT 0,
+        done_at INTEGER, body BLOB);
+      CREATE INDEX messages_kept ON messages(done_at) WHERE done_at IS NOT NULL AND body IS NOT NULL;
+      INSERT INTO messages(id, source, tenant, stream, tags, mail_from, ret, arrival, size, body)
+        VALUES('OLDMESSAGE000001', 'smtp', 'shop', 0, '[]', 's@example.com', 0, 0, 5, 'hello');
+      PRAGMA user_version = 2;)sql");
+  }
+  spool s({dir.path()});
+  EXPECT_EQ(s.load("OLDMESSAGE000001")->msg->raw, "hello");
+  const auto large = s.enqueue_wait(make_entry({"a@example.com"}, std::string(50000, 'x')));
+  ASSERT_TRUE(large.ok) << large.error;
+  EXPECT_EQ(s.load(large.queue_id)->msg->raw.size(), 50000u + 19);
+  database check(dir / "queue.db", true);
+  statement version(check, "PRAGMA user_version");
+  ASSERT_TRUE(version.step());
+  EXPECT_EQ(version.column_int(0), 3);
 }
 
 TEST(queue_id, sorts_by_time_and_has_a_fixed_shape) {
