@@ -44,11 +44,21 @@ def message_json(size):
                        "text": text})
 
 
-def accepted_counter(port):
+def metric(port, pattern):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
-    m = re.search(r'^postern_http_messages_accepted_total\{tenant="bench"\} (\S+)$', text, re.M)
+    m = re.search("^" + pattern + r" (\S+)$", text, re.M)
     return int(float(m.group(1))) if m else 0
+
+
+def accepted_counter(port):
+    return metric(port, r'postern_http_messages_accepted_total\{tenant="bench"\}')
+
+
+def spool_batching(port):
+    """Spool operations per group commit (per WAL fsync) so far."""
+    commits = metric(port, "postern_spool_commits_total")
+    return metric(port, "postern_spool_operations_total") / commits if commits else 0
 
 
 def run_wrk(port, connections, threads, seconds, size, work):
@@ -74,6 +84,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--smtp-messages", type=int, default=20000)
+    parser.add_argument("--held", action="store_true",
+                        help="hold delivery back (1 message/s) so that only acceptance is measured, "
+                             "as in a burst that the queue absorbs")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="postern-bench-http-"))
@@ -81,6 +94,12 @@ def main():
     extra = f"""
 [http]
 listen = ["127.0.0.1:{http_port}"]
+"""
+    if args.held:
+        extra += """
+[[delivery.limits]]
+transport = "file"
+rate = 1
 """
     postern = None
     try:
@@ -94,10 +113,12 @@ listen = ["127.0.0.1:{http_port}"]
         ok, rate, bad, errors, (p50, p99) = run_wrk(http_port, args.connections, args.threads, args.seconds,
                                                     args.size, work)
         counted = accepted_counter(http_port)
-        postern.drain(counted)
+        batching = spool_batching(http_port)
+        if not args.held:
+            postern.drain(counted)
         smtp = smtp_source(postern.port, args.smtp_messages, args.connections, args.size)
         print(f"  REST  /v1/messages  {rate:>8.0f} msg/s   ({ok} accepted, {bad} non-2xx, {errors} socket errors; "
-              f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms)")
+              f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; {batching:.1f} spool operations per commit)")
         print(f"  SMTP  smtp-source   {smtp:>8.0f} msg/s")
         print(f"  ratio REST/SMTP     {rate / smtp:>8.2f}x")
         # wrk stops at its deadline without counting answers still on their way: postern may count

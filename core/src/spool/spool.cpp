@@ -688,17 +688,15 @@ std::vector<feed_event> spool::events_after(std::int64_t after_seq, std::size_t 
 spool_stats spool::stats() {
   std::lock_guard lock(reader_mutex_);
   spool_stats s;
-  statement q(*reader_db_, "SELECT state, COUNT(*) FROM recipients GROUP BY state");
+  // Both read the recipients_pending index (state < 2) only; a message is unfinished exactly
+  // while one of its recipients is pending.
+  statement q(*reader_db_, "SELECT state, COUNT(*) FROM recipients WHERE state < 2 GROUP BY state");
   while (q.step()) {
     const auto n = static_cast<std::uint64_t>(q.column_int(1));
-    switch (static_cast<recipient_state>(q.column_int(0))) {
-      case recipient_state::queued: s.queued = n; break;
-      case recipient_state::deferred: s.deferred = n; break;
-      case recipient_state::delivered: s.delivered = n; break;
-      case recipient_state::failed: s.failed = n; break;
-    }
+    if (static_cast<recipient_state>(q.column_int(0)) == recipient_state::queued) s.queued = n;
+    else s.deferred = n;
   }
-  statement m(*reader_db_, "SELECT COUNT(*) FROM messages WHERE done_at IS NULL");
+  statement m(*reader_db_, "SELECT COUNT(DISTINCT message_id) FROM recipients WHERE state < 2");
   if (m.step()) s.messages_pending = static_cast<std::uint64_t>(m.column_int(0));
   return s;
 }

@@ -184,6 +184,9 @@ class spool {
                                         time_point until, std::size_t limit);
   /// Stored events (no "accepted") with seq > `after_seq`, in order, at most `limit`.
   std::vector<feed_event> events_after(std::int64_t after_seq, std::size_t limit);
+  /// What is still to deliver: messages_pending, queued and deferred (delivered and failed
+  /// stay 0). Costs in proportion to the pending recipients, never to the spool's history,
+  /// since /metrics reads it at every scrape.
   spool_stats stats();
   /// Recipient counts of one campaign's messages (messages_pending: those not finished).
   spool_stats campaign_stats(std::string_view campaign_id);

@@ -139,6 +139,10 @@ TEST(spool, records_outcomes_and_drops_the_body_when_done) {
   EXPECT_FALSE(m->msg->raw.empty());
   EXPECT_TRUE(s.due(now + 1min, 10).empty());
   EXPECT_EQ(s.due(now + 2h, 10).size(), 1u);
+  const auto midway = s.stats();
+  EXPECT_EQ(midway.messages_pending, 1u);
+  EXPECT_EQ(midway.queued, 0u);
+  EXPECT_EQ(midway.deferred, 1u);
 
   attempt_record second;
   second.updates.push_back({r.queue_id, 1, recipient_state::failed, 2, now, {550, "5.1.1", "no"}, "file", ""});
@@ -147,6 +151,8 @@ TEST(spool, records_outcomes_and_drops_the_body_when_done) {
   EXPECT_TRUE(m->msg->raw.empty()) << "the body goes once every recipient is final";
   EXPECT_TRUE(s.pending().empty());
   EXPECT_TRUE(s.due(now + 10h, 10).empty());
+  const auto after = s.stats();
+  EXPECT_EQ(after.messages_pending + after.queued + after.deferred, 0u);
 }
 
 TEST(spool, keeps_finished_content_for_keep_content_then_purges_it) {
