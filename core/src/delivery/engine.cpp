@@ -192,7 +192,21 @@ void engine::poll() {
 }
 
 void engine::start_attempt(const std::string& queue_id) {
-  auto loaded = spool_.load(queue_id, true);
+  std::optional<spool::queued_message> loaded;
+  try {
+    loaded = spool_.load(queue_id, true);
+  } catch (const std::exception& e) {
+    // Its content cannot be read (a body segment removed or damaged by hand, or restored
+    // without it): held, so that it is neither retried in a loop nor bounced unseen. The
+    // operator decides (queue show, queue delete).
+    log()->error("{}: cannot read the message from the spool, holding it: {}", queue_id, e.what());
+    try {
+      spool_.hold(queue_id);
+    } catch (const std::exception& held) {
+      log()->error("{}: could not hold it either: {}", queue_id, held.what());
+    }
+    return;
+  }
   if (!loaded || loaded->held) return;
   begin(std::move(*loaded));
 }
