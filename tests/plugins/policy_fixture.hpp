@@ -4,6 +4,7 @@
 // of submissions and campaigns to check.
 
 #include "campaign/campaign_store.hpp"
+#include "mocks/config_values.hpp"
 #include "mocks/mock_host.hpp"
 #include "plugin_host/plugin_data.hpp"
 #include "test_support.hpp"
@@ -19,23 +20,6 @@ class policy_fixture : public ::testing::Test {
   policy_fixture() {
     using ::testing::_;
     using ::testing::Return;
-    ON_CALL(config_, get_string(_)).WillByDefault([this](std::string_view k) -> std::optional<std::string> {
-      auto it = strings_.find(std::string(k));
-      return it == strings_.end() ? std::nullopt : std::optional<std::string>(it->second);
-    });
-    ON_CALL(config_, get_int(_)).WillByDefault([this](std::string_view k) -> std::optional<std::int64_t> {
-      auto it = ints_.find(std::string(k));
-      return it == ints_.end() ? std::nullopt : std::optional<std::int64_t>(it->second);
-    });
-    ON_CALL(config_, get_bool(_)).WillByDefault([this](std::string_view k) -> std::optional<bool> {
-      auto it = bools_.find(std::string(k));
-      return it == bools_.end() ? std::nullopt : std::optional<bool>(it->second);
-    });
-    ON_CALL(config_, get_strings(_)).WillByDefault([this](std::string_view k) {
-      auto it = lists_.find(std::string(k));
-      return it == lists_.end() ? std::vector<std::string>{} : it->second;
-    });
-    ON_CALL(config_, origin()).WillByDefault(Return("test [policies.x]"));
     ON_CALL(host_, config()).WillByDefault(::testing::ReturnRef(config_));
     ON_CALL(host_, store()).WillByDefault(::testing::ReturnRef(data_));
     ON_CALL(host_, now()).WillByDefault([this] { return now_; });
@@ -73,12 +57,8 @@ class policy_fixture : public ::testing::Test {
   temp_dir dir_;
   campaign::campaign_store store_{dir_ / "campaigns.db"};
   plugin_host::plugin_data data_{"policy", &store_};
-  ::testing::NiceMock<mock_config_section> config_;
+  config_values config_{"test [policies.x]"};
   ::testing::NiceMock<mock_host> host_;
-  std::map<std::string, std::string> strings_;
-  std::map<std::string, std::int64_t> ints_;
-  std::map<std::string, bool> bools_;
-  std::map<std::string, std::vector<std::string>> lists_;
   std::chrono::system_clock::time_point now_ = std::chrono::system_clock::now();
 };
 

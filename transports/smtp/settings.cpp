@@ -1,5 +1,7 @@
 #include "settings.hpp"
 
+#include <postern/duration.hpp>
+
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
@@ -18,14 +20,6 @@ bool valid_host_name(std::string_view host) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_') return false;
   }
   return host.front() != '.' && host.front() != '-';
-}
-
-std::optional<std::int64_t> unit_ms(std::string_view unit) {
-  if (unit == "ms") return 1;
-  if (unit == "s") return 1000;
-  if (unit == "m") return 60'000;
-  if (unit == "h") return 3'600'000;
-  return std::nullopt;
 }
 
 /// Reads the section, and says which key is wrong when a value is.
@@ -61,16 +55,10 @@ class reader {
   }
 
   std::chrono::milliseconds duration(std::string_view key, std::chrono::milliseconds fallback) const {
-    std::optional<std::chrono::milliseconds> value;
-    if (auto seconds = config_.get_int(key)) {
-      value = std::chrono::seconds(*seconds);
-      if (*seconds < 0) value.reset();
-    } else if (auto text = config_.get_string(key)) {
-      value = parse_duration(*text);
-    } else if (!config_.has(key)) {
-      return fallback;
-    }
-    if (!value || value->count() <= 0)
+    // Read as the gateway's own settings are (postern/duration.hpp): seconds, or "30s", "5m".
+    if (!config_.has(key)) return fallback;
+    const auto value = postern::duration_setting(config_, key);
+    if (!value)
       fail(key, "must be a positive duration: a number of seconds, or a string such as \"30s\", \"5m\" or \"500ms\"");
     return *value;
   }
@@ -150,31 +138,6 @@ relay_parse_result parse_relay_address(std::string_view text) {
   out.address.host.assign(host);
   out.ok = true;
   return out;
-}
-
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  std::int64_t total = 0;
-  // A bare number is seconds, as an integer setting is.
-  if (std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    std::int64_t seconds = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-    if (ec != std::errc{}) return std::nullopt;
-    return std::chrono::seconds(seconds);
-  }
-  while (!text.empty()) {
-    std::int64_t number = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (ec != std::errc{} || end == text.data() || number < 0) return std::nullopt;
-    text.remove_prefix(static_cast<std::size_t>(end - text.data()));
-    std::size_t unit_len = 0;
-    while (unit_len < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_len]))) ++unit_len;
-    const auto factor = unit_ms(text.substr(0, unit_len));
-    if (!factor) return std::nullopt;
-    total += number * *factor;
-    text.remove_prefix(unit_len);
-  }
-  return std::chrono::milliseconds(total);
 }
 
 settings read_settings(const postern::host& host) {

@@ -71,8 +71,4 @@ struct settings {
 /// out in clear text, a zero limit). Missing relays are not an error here: probe() reports them.
 settings read_settings(const postern::host& host);
 
-/// Parses a duration: an integer number of seconds, or a string such as "250ms", "30s", "5m",
-/// "1h" or "1m30s". Nothing when the text is not one.
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
-
 }  // namespace postern::transports::smtp

@@ -2,6 +2,7 @@
 
 #include "delivery/dsn.hpp"
 #include "logging/log.hpp"
+#include "spool/body_store.hpp"
 #include "spool/queue_id.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -195,7 +196,7 @@ void engine::start_attempt(const std::string& queue_id) {
   std::optional<spool::queued_message> loaded;
   try {
     loaded = spool_.load(queue_id, true);
-  } catch (const std::exception& e) {
+  } catch (const spool::missing_body& e) {
     // Its content cannot be read (a body segment removed or damaged by hand, or restored
     // without it): held, so that it is neither retried in a loop nor bounced unseen. The
     // operator decides (queue show, queue delete).
@@ -205,6 +206,10 @@ void engine::start_attempt(const std::string& queue_id) {
     } catch (const std::exception& held) {
       log()->error("{}: could not hold it either: {}", queue_id, held.what());
     }
+    return;
+  } catch (const std::exception& e) {
+    // Anything else may pass (no descriptor free, an I/O error): the next poll tries again.
+    log()->error("{}: cannot read the message from the spool now: {}", queue_id, e.what());
     return;
   }
   if (!loaded || loaded->held) return;

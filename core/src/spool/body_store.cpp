@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <stdexcept>
@@ -39,11 +40,17 @@ void sync_directory(const std::filesystem::path& dir) {
   if (rc != 0) fail("could not sync " + dir.string());
 }
 
+/// A segment being made: "<dir>/.new-<pid>-<n>", locked, then linked to its number.
+bool is_new_segment(const std::filesystem::path& file) {
+  return file.filename().string().starts_with(".new-");
+}
+
 }  // namespace
 
 body_store::body_store(std::filesystem::path dir, std::uint64_t segment_bytes)
     : dir_(std::move(dir)), segment_bytes_(segment_bytes) {
-  std::filesystem::create_directories(dir_);
+  // The directory's own entry must survive a power loss too, with the first body in it.
+  if (std::filesystem::create_directories(dir_)) sync_directory(dir_.parent_path());
 }
 
 body_store::~body_store() {
@@ -56,6 +63,13 @@ void body_store::committed() noexcept {
   retired_.clear();
 }
 
+void body_store::rolled_back() noexcept {
+  // The batch's rows are gone: nothing refers to what it wrote, and a failed sync no longer
+  // matters (its segment is closed and never appended to again).
+  failed_sync_ = 0;
+  committed();
+}
+
 std::filesystem::path body_store::file_of(std::int64_t segment) const {
   return dir_ / (std::to_string(segment) + ".seg");
 }
@@ -66,21 +80,35 @@ void body_store::close_segment() noexcept {
 }
 
 void body_store::open_next_segment() {
+  // The file is made and locked under a private name, and only then linked to its number:
+  // no other process's clean-up can ever find a numbered segment that is not locked while
+  // its writer still appends to it.
+  static std::atomic<unsigned> made{0};
+  const auto draft = dir_ / (".new-" + std::to_string(::getpid()) + "-" + std::to_string(made++));
+  const int fd = ::open(draft.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) fail("could not create " + draft.string());
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    ::unlink(draft.c_str());
+    fail("could not lock a new body segment");
+  }
   // After every segment on disk: a process never appends to a file it did not create, so a
   // crash's torn tail is never written after, and two processes never share a segment
-  // (O_EXCL settles a race between them).
+  // (link(2) fails on an existing name, which settles a race between them).
   std::int64_t next = segment_ + 1;
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) next = std::max(next, segment_of(entry.path()) + 1);
   for (;; ++next) {
-    const auto file = file_of(next);
-    fd_ = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd_ >= 0) break;
-    if (errno != EEXIST) fail("could not create " + file.string());
+    if (::link(draft.c_str(), file_of(next).c_str()) == 0) break;
+    if (errno != EEXIST) {
+      const int e = errno;
+      ::close(fd);
+      ::unlink(draft.c_str());
+      errno = e;
+      fail("could not create " + file_of(next).string());
+    }
   }
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    close_segment();
-    fail("could not lock a new body segment");
-  }
+  ::unlink(draft.c_str());
+  fd_ = fd;
   segment_ = next;
   size_ = 0;
   new_file_ = true;
@@ -114,12 +142,19 @@ body_location body_store::append(std::string_view body) {
 }
 
 void body_store::sync() {
+  if (failed_sync_) {
+    // A segment of this batch could not be synced (while rotating, in an append whose own
+    // operation failed alone): the batch's other rows may point into it, so it must not commit.
+    errno = failed_sync_;
+    fail("a body segment of this batch could not be synced");
+  }
   if (!unsynced_ && !new_file_) return;
   if (unsynced_ && ::fdatasync(fd_) != 0) {
     const int e = errno;
     close_segment();  // what the kernel kept of this segment is unknown: never append to it again
     unsynced_ = false;
     new_file_ = false;
+    failed_sync_ = e;
     errno = e;
     fail("could not sync " + file_of(segment_).string());
   }
@@ -132,9 +167,10 @@ void body_store::sync() {
 
 std::string body_store::read(body_location where, std::uint64_t size) const {
   const auto file = file_of(where.segment);
+  std::string out(size, '\0');  // before the open: a throw here leaks no descriptor
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("message body segment " + file.string() + " is missing");
-  std::string out(size, '\0');
+  if (fd < 0 && errno == ENOENT) throw missing_body("message body segment " + file.string() + " is missing");
+  if (fd < 0) fail("could not open " + file.string());
   std::size_t done = 0;
   while (done < size) {
     const auto n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(where.offset + done));
@@ -143,7 +179,7 @@ std::string body_store::read(body_location where, std::uint64_t size) const {
     done += static_cast<std::size_t>(n);
   }
   ::close(fd);
-  if (done < size) throw std::runtime_error("message body segment " + file.string() + " is shorter than its bodies");
+  if (done < size) throw missing_body("message body segment " + file.string() + " is shorter than its bodies");
   return out;
 }
 
@@ -151,13 +187,15 @@ std::size_t body_store::remove_unused(const std::function<bool(std::int64_t)>& i
   std::size_t removed = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
     const auto n = segment_of(entry.path());
-    if (n < 0 || (fd_ >= 0 && n == segment_) || in_use(n)) continue;
-    // A writer holds its current segment locked; a lock we get means nobody appends to it.
+    const bool draft = is_new_segment(entry.path());  // left by a crash while being made
+    if ((n < 0 && !draft) || (fd_ >= 0 && n == segment_)) continue;
+    // Lock first, then ask: a writer holds the segments its uncommitted rows point into
+    // locked, so once we hold the lock every row that refers to it is committed and seen.
     const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && (draft || !in_use(n))) {
       std::error_code ec;
-      if (std::filesystem::remove(entry.path(), ec)) ++removed;
+      if (std::filesystem::remove(entry.path(), ec) && !draft) ++removed;
     }
     ::close(fd);
   }

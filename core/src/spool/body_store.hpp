@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,13 @@ namespace postern::spool {
 struct body_location {
   std::int64_t segment = 0;
   std::int64_t offset = 0;
+};
+
+/// A body whose segment file is gone or too short: lost content, as opposed to an error that
+/// may pass (no descriptor left, an I/O error), which is a std::system_error.
+class missing_body : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 /// Segment files `<dir>/<number>.seg`. Appending and syncing belong to one thread (the spool's
@@ -48,7 +56,12 @@ class body_store {
   /// segments filled during that batch are released to other processes' clean-up only now.
   void committed() noexcept;
 
-  /// The `size` bytes at `where`. Throws std::runtime_error when the segment is gone or short.
+  /// Called when that commit did not happen: forgets a failed sync of this batch, and releases
+  /// the segments it filled.
+  void rolled_back() noexcept;
+
+  /// The `size` bytes at `where`. Throws missing_body when the segment is gone or short, and
+  /// std::system_error when it cannot be read now.
   std::string read(body_location where, std::uint64_t size) const;
 
   /// Deletes every segment file for which `in_use(number)` is false, except those another
@@ -71,6 +84,7 @@ class body_store {
   std::uint64_t size_ = 0;       // bytes of whole bodies in it
   bool unsynced_ = false;        // appended since the last sync
   bool new_file_ = false;        // created since the last sync: the directory needs a sync too
+  int failed_sync_ = 0;          // errno of a sync that failed in this batch; 0 when none
 };
 
 }  // namespace postern::spool

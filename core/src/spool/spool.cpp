@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <set>
 #include <future>
 
 namespace postern::spool {
@@ -84,18 +85,31 @@ CREATE INDEX IF NOT EXISTS messages_content_kept ON messages(done_at)
   WHERE done_at IS NOT NULL AND (body IS NOT NULL OR segment IS NOT NULL);
 -- Whether a segment file is still needed.
 CREATE INDEX IF NOT EXISTS messages_segment ON messages(segment) WHERE segment IS NOT NULL;
-PRAGMA user_version = 3;
+PRAGMA user_version = 3;  -- schema_version
 )sql";
 
-/// Brings a database of an earlier version up to the columns this one uses.
+constexpr std::int64_t schema_version = 3;
+
+/// Brings a database of an earlier version up to the columns this one uses, in one
+/// transaction (another process may be starting on the same spool). A newer database is
+/// refused: an older postern would not know where its large bodies are.
 void migrate(database& db) {
-  bool has_segment = false;
-  statement columns(db, "SELECT name FROM pragma_table_info('messages')");
-  while (columns.step()) has_segment = has_segment || columns.column_text(0) == "segment";
-  if (has_segment) return;
-  // Version 2 kept every body in the database; they stay there, and are read from there.
-  db.exec("ALTER TABLE messages ADD COLUMN segment INTEGER");
-  db.exec("ALTER TABLE messages ADD COLUMN seg_offset INTEGER");
+  in_transaction(db, [&db] {
+    std::int64_t found = 0;
+    std::set<std::string> present;
+    {  // finished before the ALTERs, which a statement still open would block
+      statement version(db, "PRAGMA user_version");
+      if (version.step()) found = version.column_int(0);
+      statement columns(db, "SELECT name FROM pragma_table_info('messages')");
+      while (columns.step()) present.insert(columns.column_text(0));
+    }
+    if (found > schema_version)
+      throw std::runtime_error("the spool database was written by a newer postern (version " + std::to_string(found) +
+                               "; this one knows up to " + std::to_string(schema_version) + ")");
+    // Version 2 kept every body in the database; they stay there, and are read from there.
+    if (!present.count("segment")) db.exec("ALTER TABLE messages ADD COLUMN segment INTEGER");
+    if (!present.count("seg_offset")) db.exec("ALTER TABLE messages ADD COLUMN seg_offset INTEGER");
+  });
 }
 
 /// What drops a message's content, wherever it lies.
@@ -459,6 +473,7 @@ void spool::commit_batch(std::vector<operation>& batch) {
     db.exec("COMMIT");
     bodies_->committed();
   } catch (const std::exception& e) {
+    bodies_->rolled_back();
     // Nothing of this batch is stored (disk full, I/O error): every operation fails, and the
     // callers answer a temporary error, so nothing they were handed is lost.
     commit_error = e.what();
@@ -688,8 +703,8 @@ std::vector<feed_event> spool::events_after(std::int64_t after_seq, std::size_t 
 spool_stats spool::stats() {
   std::lock_guard lock(reader_mutex_);
   spool_stats s;
-  // Both read the recipients_pending index (state < 2) only; a message is unfinished exactly
-  // while one of its recipients is pending.
+  // Both walk the recipients_pending index (state < 2), so they cost what is pending, not the
+  // spool's history; a message is unfinished exactly while one of its recipients is pending.
   statement q(*reader_db_, "SELECT state, COUNT(*) FROM recipients WHERE state < 2 GROUP BY state");
   while (q.step()) {
     const auto n = static_cast<std::uint64_t>(q.column_int(1));

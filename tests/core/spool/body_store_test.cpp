@@ -41,11 +41,11 @@ TEST(body_store, a_missing_or_short_segment_is_an_error_not_a_wrong_body) {
   body_store store(dir.path());
   const auto where = store.append("hello");
   store.sync();
-  EXPECT_THROW((void)store.read(where, 6), std::runtime_error);
+  EXPECT_THROW((void)store.read(where, 6), missing_body);
   EXPECT_THAT([&] {
     try {
       (void)store.read({where.segment + 1, 0}, 5);
-    } catch (const std::runtime_error& e) {
+    } catch (const missing_body& e) {
       return std::string(e.what());
     }
     return std::string();
@@ -85,6 +85,43 @@ TEST(body_store, remove_unused_spares_bodies_in_use_and_segments_being_written) 
   EXPECT_EQ(store.read(b, 10), "0123456789");
   EXPECT_EQ(store.read(c, 7), "current");
   EXPECT_EQ(store.read(d, 6), "theirs");
+}
+
+TEST(body_store, clean_up_asks_about_a_segment_only_once_it_holds_its_lock) {
+  // Asked before locking, a clean-up could hear "unused" of a segment whose rows were about
+  // to commit, and delete it once its writer let go.
+  temp_dir dir;
+  body_store writer(dir.path(), 10);
+  const auto filled = writer.append("0123456789");
+  const auto current = writer.append("current");  // `filled` is retired, its batch not committed
+  body_store cleaner(dir.path());
+  std::vector<std::int64_t> asked;
+  (void)cleaner.remove_unused([&](std::int64_t n) {
+    asked.push_back(n);
+    return false;
+  });
+  EXPECT_TRUE(asked.empty()) << "asked about a segment a writer holds";
+  EXPECT_EQ(writer.read(filled, 10), "0123456789");
+  EXPECT_EQ(writer.read(current, 7), "current");
+}
+
+TEST(body_store, what_a_crash_left_half_made_is_cleaned_up) {
+  temp_dir dir;
+  postern::testing::write_file(dir / ".new-999999-0", "");
+  body_store store(dir.path());
+  (void)store.remove_unused([](std::int64_t) { return true; });
+  EXPECT_FALSE(std::filesystem::exists(dir / ".new-999999-0"));
+}
+
+TEST(body_store, a_rolled_back_batch_releases_what_it_filled) {
+  temp_dir dir;
+  body_store writer(dir.path(), 10);
+  const auto filled = writer.append("0123456789");
+  (void)writer.append("next");
+  writer.rolled_back();
+  body_store cleaner(dir.path());
+  EXPECT_EQ(cleaner.remove_unused([](std::int64_t) { return false; }), 1u) << "only the current segment stays";
+  EXPECT_THROW((void)writer.read(filled, 10), missing_body);
 }
 
 TEST(body_store, a_full_segment_stays_locked_until_its_batch_commits) {

@@ -351,6 +351,23 @@ TEST(spool, a_segment_is_deleted_once_no_message_needs_it) {
   EXPECT_TRUE(s.load(kept)->msg->raw.empty());
 }
 
+TEST(spool, a_database_of_a_newer_version_is_refused) {
+  temp_dir dir;
+  {
+    spool s({dir.path()});
+  }
+  {
+    database db(dir / "queue.db", false);
+    db.exec("PRAGMA user_version = 4");
+  }
+  try {
+    spool s({dir.path()});
+    ADD_FAILURE() << "opened a database of a newer version";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("newer postern (version 4"), std::string::npos) << e.what();
+  }
+}
+
 TEST(spool, a_database_of_version_2_keeps_its_bodies_and_takes_segments) {
   temp_dir dir;
   {

@@ -29,14 +29,14 @@ TEST_F(activity_window_test, drops_contacts_inactive_for_longer_than_the_window)
 }
 
 TEST_F(activity_window_test, the_window_is_configurable_and_checked) {
-  ints_["days"] = 30;
+  config_.set("days", 30);
   EXPECT_EQ(check(31).drops.size(), 1u);
-  ints_["days"] = 0;
+  config_.set("days", 0);
   EXPECT_THROW(activity_window{host_}, std::runtime_error);
 }
 
 TEST_F(activity_window_test, a_lifted_route_lets_inactive_contacts_through) {
-  lists_["lifted_routes"] = {"shop-mailgun"};
+  config_.set_list("lifted_routes", {"shop-mailgun"});
   EXPECT_CALL(host_, route_of(_, std::string_view("ann@example.com"))).WillOnce(Return("shop-mailgun")).WillOnce(Return("default"));
   EXPECT_TRUE(check(900).drops.empty());
   EXPECT_EQ(check(900).drops.size(), 1u);

@@ -18,8 +18,8 @@ class campaign_pacing_test : public postern::testing::policy_fixture {
 };
 
 TEST_F(campaign_pacing_test, a_campaign_gets_its_burst_then_waits_for_tokens) {
-  ints_["per_second"] = 20;
-  ints_["burst"] = 2;
+  config_.set("per_second", 20);
+  config_.set("burst", 2);
   campaign_pacing pacing(host_);
   EXPECT_EQ(check(pacing, "C1"), postern::verdict::action::accept);
   EXPECT_EQ(check(pacing, "C1"), postern::verdict::action::accept);
@@ -31,11 +31,11 @@ TEST_F(campaign_pacing_test, a_campaign_gets_its_burst_then_waits_for_tokens) {
 }
 
 TEST_F(campaign_pacing_test, bad_settings_are_refused) {
-  ints_["per_second"] = 1;
-  ints_["per_minute"] = 60;
+  config_.set("per_second", 1);
+  config_.set("per_minute", 60);
   EXPECT_THROW(campaign_pacing{host_}, std::runtime_error);
-  ints_.erase("per_minute");
-  ints_["per_second"] = 0;
+  config_.erase("per_minute");
+  config_.set("per_second", 0);
   EXPECT_THROW(campaign_pacing{host_}, std::runtime_error);
 }
 

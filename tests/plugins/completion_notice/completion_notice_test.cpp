@@ -26,7 +26,7 @@ class completion_notice_test : public postern::testing::policy_fixture {
 };
 
 TEST_F(completion_notice_test, mails_one_summary_to_the_tenants_notify_address_under_a_stable_key) {
-  strings_["notify.shop"] = "owner@shop.example";
+  config_.set("notify.shop", "owner@shop.example");
   postern::new_message sent;
   EXPECT_CALL(host_, submit(_, _)).WillOnce([&](postern::new_message m, postern::submit_callback done) {
     sent = std::move(m);

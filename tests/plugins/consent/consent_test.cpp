@@ -39,7 +39,7 @@ TEST_F(consent_test, adds_one_click_unsubscribe_with_the_gateways_signed_link) {
   EXPECT_CALL(host_, unsubscribe_url(std::string_view("shop"), std::string_view("ann@example.com"),
                                      std::string_view("news"), std::string_view("C1")))
       .WillOnce(Return("https://mail.example/unsubscribe/t.s"));
-  strings_["mailto"] = "leave@shop.example";
+  config_.set("mailto", "leave@shop.example");
   const auto v = check(postern::contact_facts{});
   EXPECT_TRUE(v.drops.empty());
   ASSERT_EQ(v.add_headers.size(), 2u);

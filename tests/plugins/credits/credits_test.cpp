@@ -30,28 +30,28 @@ TEST_F(credits_test, prospects_cost_three_and_buyers_nothing_by_default) {
   EXPECT_EQ(cost_of(buyer), 0);
   EXPECT_EQ(cost_of(prospect), 3);
   EXPECT_EQ(cost_of(signup), 0);
-  ints_["prospect_cost"] = 5;
-  ints_["other_cost"] = 1;
+  config_.set("prospect_cost", 5);
+  config_.set("other_cost", 1);
   EXPECT_EQ(cost_of(prospect), 5);
   EXPECT_EQ(cost_of(signup), 1);
-  ints_["buyer_cost"] = -1;
+  config_.set("buyer_cost", -1);
   EXPECT_THROW(credits{host_}, std::runtime_error);
 }
 
 TEST_F(credits_test, a_campaign_is_paid_whole_or_refused_with_the_balance) {
-  ints_["grants.shop"] = 10;
+  config_.set("grants.shop", 10);
   EXPECT_EQ(start(6).decision, postern::verdict::action::accept);
   const auto refused = start(6);
   EXPECT_EQ(refused.decision, postern::verdict::action::reject);
   EXPECT_EQ(refused.reply.text, "Campaign costs 6 credits; tenant shop has 4 left");
   EXPECT_EQ(data_.get("spent:shop"), "6") << "a refusal takes nothing";
   EXPECT_EQ(start(0).decision, postern::verdict::action::accept) << "free campaigns need no grant";
-  ints_["grants.shop"] = 20;
+  config_.set("grants.shop", 20);
   EXPECT_EQ(start(6).decision, postern::verdict::action::accept) << "a raised grant tops the balance up";
 }
 
 TEST_F(credits_test, what_was_charged_for_recipients_never_sent_comes_back_once) {
-  ints_["grants.shop"] = 10;
+  config_.set("grants.shop", 10);
   ASSERT_EQ(start(9).decision, postern::verdict::action::accept);
   postern::campaign_summary end;
   end.id = "C1";

@@ -17,8 +17,8 @@ class frequency_cap_test : public postern::testing::policy_fixture {
 };
 
 TEST_F(frequency_cap_test, at_most_max_per_window_and_a_report_takes_none) {
-  ints_["max"] = 2;
-  strings_["window"] = "7d";
+  config_.set("max", 2);
+  config_.set("window", "7d");
   frequency_cap policy(host_);
   EXPECT_EQ(drops(policy, "ann@example.com", true), 0u);
   EXPECT_EQ(drops(policy, "ann@example.com"), 0u);
@@ -32,10 +32,10 @@ TEST_F(frequency_cap_test, at_most_max_per_window_and_a_report_takes_none) {
 }
 
 TEST_F(frequency_cap_test, bad_settings_are_refused) {
-  strings_["window"] = "soon";
+  config_.set("window", "soon");
   EXPECT_THROW(frequency_cap{host_}, std::runtime_error);
-  strings_["window"] = "7d";
-  ints_["max"] = 0;
+  config_.set("window", "7d");
+  config_.set("max", 0);
   EXPECT_THROW(frequency_cap{host_}, std::runtime_error);
 }
 

@@ -37,7 +37,7 @@ TEST_F(link_guard_test, reads_links_as_a_browser_would) {
                            "<a href=\"//relative.test/x\">d</a>\r\n";
   EXPECT_EQ(guard.links_in(html), (std::vector<std::string>{"https://evil.test/@shop.example/", "https://entity.test/",
                                                             "https://slashes.test/", "//relative.test/x"}));
-  lists_["allowed.shop"] = {"shop.example"};
+  config_.set_list("allowed.shop", {"shop.example"});
   const auto v = check(html);
   EXPECT_EQ(v.decision, postern::verdict::action::reject);
   for (const char* host : {"evil.test", "entity.test", "slashes.test", "relative.test"})
@@ -45,7 +45,7 @@ TEST_F(link_guard_test, reads_links_as_a_browser_would) {
 }
 
 TEST_F(link_guard_test, allows_the_tenants_domains_and_their_subdomains_only) {
-  lists_["allowed.shop"] = {"shop.example"};
+  config_.set_list("allowed.shop", {"shop.example"});
   EXPECT_EQ(check("Subject: a\r\n\r\nhttps://www.shop.example/a https://shop.example\r\n").decision,
             postern::verdict::action::accept);
   const auto v = check("Subject: a\r\n\r\nhttps://shop.example.evil.test/a http://user@evil.example:80/b\r\n");
@@ -56,7 +56,7 @@ TEST_F(link_guard_test, allows_the_tenants_domains_and_their_subdomains_only) {
 
 TEST_F(link_guard_test, the_sender_domain_is_allowed_unless_switched_off) {
   EXPECT_EQ(check("Subject: a\r\n\r\nhttps://news.shop.example/\r\n").decision, postern::verdict::action::accept);
-  bools_["allow_sender_domain"] = false;
+  config_.set("allow_sender_domain", false);
   EXPECT_EQ(check("Subject: a\r\n\r\nhttps://news.shop.example/\r\n").decision, postern::verdict::action::reject);
 }
 

@@ -1,5 +1,6 @@
 #include "file_transport.hpp"
 
+#include "mocks/config_values.hpp"
 #include "mocks/mock_host.hpp"
 #include "test_support.hpp"
 
@@ -11,7 +12,7 @@
 namespace postern::transports {
 namespace {
 
-using postern::testing::mock_config_section;
+using postern::testing::config_values;
 using postern::testing::mock_host;
 using postern::testing::temp_dir;
 using ::testing::_;
@@ -22,12 +23,10 @@ using ::testing::ReturnRef;
 class file_transport_test : public ::testing::Test {
  protected:
   std::unique_ptr<file_transport> make(std::filesystem::path dir, std::string layout = "maildir", std::string endings = "") {
-    ON_CALL(config_, get_string(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(config_, get_string(std::string_view("directory"))).WillByDefault(Return(dir.string()));
-    ON_CALL(config_, get_string(std::string_view("layout"))).WillByDefault(Return(layout));
-    if (!endings.empty()) ON_CALL(config_, get_string(std::string_view("line_endings"))).WillByDefault(Return(endings));
-    if (!sync_.empty()) ON_CALL(config_, get_string(std::string_view("sync"))).WillByDefault(Return(sync_));
-    ON_CALL(config_, origin()).WillByDefault(Return("test [transports.file]"));
+    config_.set("directory", dir.string());
+    config_.set("layout", layout);
+    if (!endings.empty()) config_.set("line_endings", endings);
+    if (!sync_.empty()) config_.set("sync", sync_);
     ON_CALL(host_, config()).WillByDefault(ReturnRef(config_));
     ON_CALL(host_, hostname()).WillByDefault(Return("gw.example"));
     ON_CALL(host_, resolve_path(_)).WillByDefault([](std::string_view p) { return std::string(p); });
@@ -56,7 +55,7 @@ class file_transport_test : public ::testing::Test {
     return out;
   }
 
-  NiceMock<mock_config_section> config_;
+  config_values config_{"test [transports.file]"};
   NiceMock<mock_host> host_;
   temp_dir dir_;
   std::string sync_;  // the `sync` setting, when a test gives one

@@ -1,5 +1,6 @@
 #include "mailgun_transport.hpp"
 
+#include "mocks/config_values.hpp"
 #include "mocks/mock_host.hpp"
 #include "test_http_server.hpp"
 
@@ -10,7 +11,6 @@
 #include <future>
 #include <map>
 #include <thread>
-#include <variant>
 
 namespace postern::transports {
 namespace {
@@ -18,7 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 using postern::testing::http_answer;
 using postern::testing::http_exchange;
-using postern::testing::mock_config_section;
+using postern::testing::config_values;
 using postern::testing::mock_host;
 using postern::testing::test_http_server;
 using ::testing::_;
@@ -45,30 +45,13 @@ std::string basic_credentials() {
   return "Basic " + out;
 }
 
-using setting = std::variant<std::string, std::int64_t, bool>;
+using setting = postern::testing::config_value;
 
 /// A transport built from a map of settings, as [transports.mailgun] would give them.
 class mailgun_test : public ::testing::Test {
  protected:
-  std::unique_ptr<mailgun_transport> make(std::map<std::string, setting> settings) {
-    settings_ = std::move(settings);
-    ON_CALL(config_, has(_)).WillByDefault([this](std::string_view k) { return settings_.count(std::string(k)) > 0; });
-    ON_CALL(config_, get_string(_)).WillByDefault([this](std::string_view k) -> std::optional<std::string> {
-      auto it = settings_.find(std::string(k));
-      if (it == settings_.end() || !std::holds_alternative<std::string>(it->second)) return std::nullopt;
-      return std::get<std::string>(it->second);
-    });
-    ON_CALL(config_, get_int(_)).WillByDefault([this](std::string_view k) -> std::optional<std::int64_t> {
-      auto it = settings_.find(std::string(k));
-      if (it == settings_.end() || !std::holds_alternative<std::int64_t>(it->second)) return std::nullopt;
-      return std::get<std::int64_t>(it->second);
-    });
-    ON_CALL(config_, get_bool(_)).WillByDefault([this](std::string_view k) -> std::optional<bool> {
-      auto it = settings_.find(std::string(k));
-      if (it == settings_.end() || !std::holds_alternative<bool>(it->second)) return std::nullopt;
-      return std::get<bool>(it->second);
-    });
-    ON_CALL(config_, origin()).WillByDefault(Return("test.toml [transports.mailgun]"));
+  std::unique_ptr<mailgun_transport> make(const std::map<std::string, setting>& settings) {
+    config_.assign(settings);
     ON_CALL(host_, config()).WillByDefault(ReturnRef(config_));
     ON_CALL(host_, now()).WillByDefault([] { return std::chrono::system_clock::now(); });
     ON_CALL(host_, hostname()).WillByDefault(Return("gw.example"));
@@ -111,9 +94,8 @@ class mailgun_test : public ::testing::Test {
     return future.get();
   }
 
-  NiceMock<mock_config_section> config_;
+  config_values config_{"test.toml [transports.mailgun]"};
   NiceMock<mock_host> host_;
-  std::map<std::string, setting> settings_;
 };
 
 http_response answer(int status, std::string body, std::string retry_after = "") {

@@ -1,5 +1,6 @@
 #include "sendmail_transport.hpp"
 
+#include "mocks/config_values.hpp"
 #include "mocks/mock_host.hpp"
 #include "test_support.hpp"
 
@@ -11,13 +12,12 @@
 #include <map>
 #include <sstream>
 #include <thread>
-#include <variant>
 
 namespace postern::transports {
 namespace {
 
 using namespace std::chrono_literals;
-using postern::testing::mock_config_section;
+using postern::testing::config_values;
 using postern::testing::mock_host;
 using postern::testing::read_file;
 using postern::testing::temp_dir;
@@ -26,7 +26,7 @@ using ::testing::NiceMock;
 using ::testing::Return;
 using ::testing::ReturnRef;
 
-using setting = std::variant<std::string, std::int64_t, bool, std::vector<std::string>>;
+using setting = postern::testing::config_value;
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
@@ -45,34 +45,8 @@ class sendmail_test : public ::testing::Test {
     return path.string();
   }
 
-  std::unique_ptr<sendmail_transport> make(std::map<std::string, setting> settings) {
-    settings_ = std::move(settings);
-    const auto find = [this](std::string_view k) {
-      auto it = settings_.find(std::string(k));
-      return it == settings_.end() ? nullptr : &it->second;
-    };
-    ON_CALL(config_, has(_)).WillByDefault([find](std::string_view k) { return find(k) != nullptr; });
-    ON_CALL(config_, get_string(_)).WillByDefault([find](std::string_view k) -> std::optional<std::string> {
-      auto v = find(k);
-      if (!v || !std::holds_alternative<std::string>(*v)) return std::nullopt;
-      return std::get<std::string>(*v);
-    });
-    ON_CALL(config_, get_int(_)).WillByDefault([find](std::string_view k) -> std::optional<std::int64_t> {
-      auto v = find(k);
-      if (!v || !std::holds_alternative<std::int64_t>(*v)) return std::nullopt;
-      return std::get<std::int64_t>(*v);
-    });
-    ON_CALL(config_, get_bool(_)).WillByDefault([find](std::string_view k) -> std::optional<bool> {
-      auto v = find(k);
-      if (!v || !std::holds_alternative<bool>(*v)) return std::nullopt;
-      return std::get<bool>(*v);
-    });
-    ON_CALL(config_, get_strings(_)).WillByDefault([find](std::string_view k) -> std::vector<std::string> {
-      auto v = find(k);
-      if (!v || !std::holds_alternative<std::vector<std::string>>(*v)) return {};
-      return std::get<std::vector<std::string>>(*v);
-    });
-    ON_CALL(config_, origin()).WillByDefault(Return("test.toml [transports.sendmail]"));
+  std::unique_ptr<sendmail_transport> make(const std::map<std::string, setting>& settings) {
+    config_.assign(settings);
     ON_CALL(host_, config()).WillByDefault(ReturnRef(config_));
     ON_CALL(host_, resolve_path(_)).WillByDefault([this](std::string_view p) {
       return p.starts_with("/") ? std::string(p) : (dir_.path() / p).string();
@@ -109,9 +83,8 @@ class sendmail_test : public ::testing::Test {
   }
 
   temp_dir dir_;
-  NiceMock<mock_config_section> config_;
+  config_values config_{"test.toml [transports.sendmail]"};
   NiceMock<mock_host> host_;
-  std::map<std::string, setting> settings_;
 };
 
 // --- the command line ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #include "settings.hpp"
 #include "connection.hpp"
 
+#include "mocks/config_values.hpp"
 #include "mocks/mock_host.hpp"
 
 #include <gtest/gtest.h>
@@ -10,7 +11,7 @@
 namespace postern::transports::smtp {
 namespace {
 
-using postern::testing::mock_config_section;
+using postern::testing::config_values;
 using postern::testing::mock_host;
 using ::testing::_;
 using ::testing::NiceMock;
@@ -71,49 +72,18 @@ TEST(relay_address, says_what_is_wrong) {
   }
 }
 
-TEST(duration, parses_seconds_and_units) {
-  EXPECT_EQ(parse_duration("30"), std::chrono::seconds(30));
-  EXPECT_EQ(parse_duration("30s"), std::chrono::seconds(30));
-  EXPECT_EQ(parse_duration("250ms"), std::chrono::milliseconds(250));
-  EXPECT_EQ(parse_duration("5m"), std::chrono::minutes(5));
-  EXPECT_EQ(parse_duration("1m30s"), std::chrono::seconds(90));
-  EXPECT_EQ(parse_duration("1h"), std::chrono::hours(1));
-  EXPECT_FALSE(parse_duration(""));
-  EXPECT_FALSE(parse_duration("soon"));
-  EXPECT_FALSE(parse_duration("5 m"));
-  EXPECT_FALSE(parse_duration("3d"));
-}
-
 class settings_test : public ::testing::Test {
  protected:
   void SetUp() override {
-    ON_CALL(config_, get_string(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(config_, get_int(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(config_, get_bool(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(config_, get_strings(_)).WillByDefault(Return(std::vector<std::string>{}));
-    ON_CALL(config_, has(_)).WillByDefault(Return(false));
-    ON_CALL(config_, origin()).WillByDefault(Return("test.toml [transports.smtp]"));
     ON_CALL(host_, config()).WillByDefault(ReturnRef(config_));
     ON_CALL(host_, hostname()).WillByDefault(Return("gw.example"));
     ON_CALL(host_, resolve_path(_)).WillByDefault([](std::string_view p) { return "/data/" + std::string(p); });
   }
 
-  void string(const char* key, std::string value) {
-    ON_CALL(config_, get_string(std::string_view(key))).WillByDefault(Return(value));
-    ON_CALL(config_, has(std::string_view(key))).WillByDefault(Return(true));
-  }
-  void integer(const char* key, std::int64_t value) {
-    ON_CALL(config_, get_int(std::string_view(key))).WillByDefault(Return(value));
-    ON_CALL(config_, has(std::string_view(key))).WillByDefault(Return(true));
-  }
-  void boolean(const char* key, bool value) {
-    ON_CALL(config_, get_bool(std::string_view(key))).WillByDefault(Return(value));
-    ON_CALL(config_, has(std::string_view(key))).WillByDefault(Return(true));
-  }
-  void strings(const char* key, std::vector<std::string> value) {
-    ON_CALL(config_, get_strings(std::string_view(key))).WillByDefault(Return(value));
-    ON_CALL(config_, has(std::string_view(key))).WillByDefault(Return(true));
-  }
+  void string(const char* key, std::string value) { config_.set(key, std::move(value)); }
+  void integer(const char* key, std::int64_t value) { config_.set(key, value); }
+  void boolean(const char* key, bool value) { config_.set(key, value); }
+  void strings(const char* key, std::vector<std::string> value) { config_.set_list(key, std::move(value)); }
 
   /// The message of the std::invalid_argument that reading the settings throws, or "".
   std::string error() {
@@ -125,7 +95,7 @@ class settings_test : public ::testing::Test {
     return "";
   }
 
-  NiceMock<mock_config_section> config_;
+  config_values config_{"test.toml [transports.smtp]"};
   NiceMock<mock_host> host_;
 };
 
@@ -161,7 +131,7 @@ TEST_F(settings_test, reads_every_setting) {
   integer("helo_timeout", 7);
   string("command_timeout", "1m");
   string("data_timeout", "90s");
-  string("data_done_timeout", "10m");
+  string("data_done_timeout", "1h30m");
   string("idle_timeout", "500ms");
   string("probe_timeout", "3s");
   const auto s = read_settings(host_);
@@ -181,7 +151,7 @@ TEST_F(settings_test, reads_every_setting) {
   EXPECT_EQ(s.helo_timeout, std::chrono::seconds(7));
   EXPECT_EQ(s.command_timeout, std::chrono::minutes(1));
   EXPECT_EQ(s.data_timeout, std::chrono::seconds(90));
-  EXPECT_EQ(s.data_done_timeout, std::chrono::minutes(10));
+  EXPECT_EQ(s.data_done_timeout, std::chrono::minutes(90));
   EXPECT_EQ(s.idle_timeout, std::chrono::milliseconds(500));
   EXPECT_EQ(s.probe_timeout, std::chrono::seconds(3));
 }
@@ -235,14 +205,16 @@ TEST_F(settings_test, errors_name_the_section_and_the_key) {
       {[&] { string("max_connections", "ten"); }, "max_connections must be an integer"},
       {[&] { string("command_timeout", "soon"); }, "command_timeout must be a positive duration"},
       {[&] { integer("idle_timeout", 0); }, "idle_timeout must be a positive duration"},
+      {[&] { integer("data_timeout", -5); }, "data_timeout must be a positive duration"},
+      // As in the gateway's own settings: a number of seconds is an integer, not a string.
+      {[&] { string("probe_timeout", "30"); }, "probe_timeout must be a positive duration"},
       {[&] { integer("helo_name", 1); }, "helo_name must be a string"},
       {[&] { string("helo_name", "two words"); }, "helo_name must be a host name"},
       {[&] { string("tls_verify", "yes"); }, "tls_verify must be true or false"},
       {[&] { string("tls_server_name", "a b"); }, "tls_server_name is not a host name"},
   };
   for (const auto& s : scenarios) {
-    ::testing::Mock::VerifyAndClear(&config_);
-    SetUp();
+    config_.assign({});
     s.set();
     const auto e = error();
     EXPECT_EQ(e.rfind("test.toml [transports.smtp]: ", 0), 0u) << e;

@@ -1,5 +1,6 @@
 #include "smtp_transport.hpp"
 
+#include "mocks/config_values.hpp"
 #include "mocks/mock_host.hpp"
 
 #include <gtest/gtest.h>
@@ -22,7 +23,7 @@ namespace {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-using postern::testing::mock_config_section;
+using postern::testing::config_values;
 using postern::testing::mock_host;
 using ::testing::_;
 using ::testing::NiceMock;
@@ -197,12 +198,6 @@ std::uint16_t closed_port() {
 class smtp_transport_test : public ::testing::Test {
  protected:
   void SetUp() override {
-    ON_CALL(config_, get_string(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(config_, get_int(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(config_, get_bool(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(config_, get_strings(_)).WillByDefault(Return(std::vector<std::string>{}));
-    ON_CALL(config_, has(_)).WillByDefault(Return(false));
-    ON_CALL(config_, origin()).WillByDefault(Return("test.toml [transports.smtp]"));
     ON_CALL(host_, config()).WillByDefault(ReturnRef(config_));
     ON_CALL(host_, hostname()).WillByDefault(Return("gw.example"));
     ON_CALL(host_, resolve_path(_)).WillByDefault([](std::string_view p) { return std::string(p); });
@@ -212,18 +207,9 @@ class smtp_transport_test : public ::testing::Test {
     });
   }
 
-  void relays(std::vector<std::string> list) {
-    ON_CALL(config_, get_strings(std::string_view("relays"))).WillByDefault(Return(list));
-    ON_CALL(config_, has(std::string_view("relays"))).WillByDefault(Return(true));
-  }
-  void integer(const char* key, std::int64_t value) {
-    ON_CALL(config_, get_int(std::string_view(key))).WillByDefault(Return(value));
-    ON_CALL(config_, has(std::string_view(key))).WillByDefault(Return(true));
-  }
-  void string(const char* key, std::string value) {
-    ON_CALL(config_, get_string(std::string_view(key))).WillByDefault(Return(value));
-    ON_CALL(config_, has(std::string_view(key))).WillByDefault(Return(true));
-  }
+  void relays(std::vector<std::string> list) { config_.set_list("relays", std::move(list)); }
+  void integer(const char* key, std::int64_t value) { config_.set(key, value); }
+  void string(const char* key, std::string value) { config_.set(key, std::move(value)); }
 
   static postern::delivery_request request(std::vector<std::string> rcpts, std::string raw = "") {
     auto msg = std::make_shared<postern::message>();
@@ -264,7 +250,7 @@ class smtp_transport_test : public ::testing::Test {
     return log_;
   }
 
-  NiceMock<mock_config_section> config_;
+  config_values config_{"test.toml [transports.smtp]"};
   NiceMock<mock_host> host_;
   std::mutex log_mutex_;
   std::string log_;
