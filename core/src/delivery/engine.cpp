@@ -69,11 +69,11 @@ engine::engine(asio::io_context& io, spool::spool& spool, plugin_host::transport
       transports_(transports),
       policies_(policies),
       options_(std::move(options)),
-      backoff_(options_.retry_schedule, options_.jitter),
-      metrics_(metrics),
       router_(options_.routes, transports),
       limiter_(options_.limits),
-      gate_timer_(strand_) {
+      gate_timer_(strand_),
+      backoff_(options_.retry_schedule, options_.jitter),
+      metrics_(metrics) {
   for (std::size_t i = 0; i < options_.workers; ++i) {
     worker_threads_.emplace_back([this] {
       // Best effort: an unprivileged process may raise its nice value; failure changes nothing.
