@@ -6,6 +6,8 @@
 #include "ingress/smtp/command.hpp"
 #include "ingress/smtp/data_reader.hpp"
 
+#include <postern/xtext.hpp>
+
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -79,7 +81,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else if (r.error.code < 500 || r.error.code > 504) {
       std::abort();
     }
-    (void)decode_xtext(line);
+    // xtext: whatever decodes encodes back to text that decodes to the same octets, and any
+    // octets survive encoding and decoding.
+    if (const auto decoded = postern::decode_xtext(line)) {
+      if (postern::decode_xtext(postern::encode_xtext(*decoded)) != decoded) std::abort();
+    }
+    if (postern::decode_xtext(postern::encode_xtext(line)) != std::string(line)) std::abort();
     start = end + 1;
   }
   check_reader(input, data_reader::mode::data, line_ending_rule::normalise);

@@ -1,5 +1,7 @@
 #include "protocol.hpp"
 
+#include <postern/xtext.hpp>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -187,23 +189,6 @@ capabilities parse_ehlo(const reply& ehlo) {
 
 // ---- commands --------------------------------------------------------------------------------
 
-std::string xtext(std::string_view text) {
-  static const char digits[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 33 || c > 126 || c == '+' || c == '=') {
-      out += '+';
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
 std::string mail_command(const mail_parameters& mail, const capabilities& caps) {
   std::string out = "MAIL FROM:<" + mail.sender + ">";
   if (caps.size) out += " SIZE=" + std::to_string(mail.size);
@@ -212,7 +197,7 @@ std::string mail_command(const mail_parameters& mail, const capabilities& caps) 
   if (caps.dsn) {
     if (mail.ret == postern::dsn_ret::full) out += " RET=FULL";
     if (mail.ret == postern::dsn_ret::headers) out += " RET=HDRS";
-    if (!mail.envid.empty()) out += " ENVID=" + xtext(mail.envid);
+    if (!mail.envid.empty()) out += " ENVID=" + postern::encode_xtext(mail.envid);
   }
   out += "\r\n";
   return out;
@@ -232,7 +217,7 @@ std::string rcpt_command(const postern::recipient& rcpt, const capabilities& cap
     }
     if (const auto semicolon = rcpt.orcpt.find(';'); semicolon != std::string::npos && semicolon > 0)
       out +=
-          " ORCPT=" + rcpt.orcpt.substr(0, semicolon) + ";" + xtext(std::string_view(rcpt.orcpt).substr(semicolon + 1));
+          " ORCPT=" + rcpt.orcpt.substr(0, semicolon) + ";" + postern::encode_xtext(std::string_view(rcpt.orcpt).substr(semicolon + 1));
   }
   out += "\r\n";
   return out;

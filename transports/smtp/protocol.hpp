@@ -83,8 +83,6 @@ struct capabilities {
 /// "AUTH=PLAIN LOGIN" form counts as AUTH.
 capabilities parse_ehlo(const reply& ehlo);
 
-/// RFC 3461 §4 xtext: printable ASCII except "+" and "=" as it is, every other octet as "+XX".
-std::string xtext(std::string_view text);
 
 /// What the MAIL command says about one transaction.
 struct mail_parameters {

@@ -1,5 +1,7 @@
 #include "protocol.hpp"
 
+#include <postern/xtext.hpp>
+
 #include <gtest/gtest.h>
 
 namespace postern::transports::smtp {
@@ -251,7 +253,7 @@ TEST(commands, rcpt_carries_dsn_parameters_when_offered) {
 }
 
 TEST(commands, xtext_and_base64) {
-  EXPECT_EQ(xtext("a+b=c d\xe9"), "a+2Bb+3Dc+20d+E9");
+  EXPECT_EQ(postern::encode_xtext("a+b=c d\xe9"), "a+2Bb+3Dc+20d+E9");
   EXPECT_EQ(base64(""), "");
   EXPECT_EQ(base64("user"), "dXNlcg==");
   EXPECT_EQ(auth_plain_response("user", "pass"), "AHVzZXIAcGFzcw==");

@@ -157,45 +157,6 @@ parse_result parse_command(std::string_view line) {
   return {std::move(cmd), {}};
 }
 
-std::optional<std::string> decode_xtext(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 33 || c > 126 || c == '=') return std::nullopt;
-    if (c != '+') {
-      out += static_cast<char>(c);
-      continue;
-    }
-    if (i + 2 >= text.size()) return std::nullopt;
-    auto hex = [](char h) -> int {
-      if (h >= '0' && h <= '9') return h - '0';
-      if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-      return -1;
-    };
-    const int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
-std::string encode_xtext(std::string_view text) {
-  static const char digits[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 33 || c > 126 || c == '+' || c == '=') {
-      out += '+';
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
 bool has_non_ascii(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) > 127; });
 }

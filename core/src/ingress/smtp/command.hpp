@@ -34,11 +34,6 @@ struct parse_result {
 /// Parses one line without its CRLF. Never throws.
 parse_result parse_command(std::string_view line);
 
-/// Decodes RFC 3461 xtext ("+2B" → "+"). Nothing if malformed.
-std::optional<std::string> decode_xtext(std::string_view text);
-/// Encodes text as xtext.
-std::string encode_xtext(std::string_view text);
-
 /// True if the text has bytes outside US-ASCII (needs SMTPUTF8 in an address).
 bool has_non_ascii(std::string_view text);
 

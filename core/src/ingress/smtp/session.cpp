@@ -6,6 +6,8 @@
 #include "spool/queue_id.hpp"
 #include "submission/async_submit.hpp"
 
+#include <postern/xtext.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -324,7 +326,7 @@ class session {
         else
           return error_reply(501, "5.5.4", "Syntax: RET=FULL or RET=HDRS");
       } else if (key == "ENVID") {
-        auto decoded = decode_xtext(value);
+        auto decoded = postern::decode_xtext(value);
         if (!decoded || decoded->size() > 100) return error_reply(501, "5.5.4", "Syntax: ENVID=<xtext>");
         req.env.envid = *decoded;
       } else if (key == "AUTH") {
@@ -360,7 +362,7 @@ class session {
           return error_reply(501, "5.5.4", "Syntax: NOTIFY=NEVER or SUCCESS,FAILURE,DELAY");
       } else if (key == "ORCPT") {
         const auto semicolon = value.find(';');
-        auto decoded = semicolon == std::string::npos ? std::nullopt : decode_xtext(value.substr(semicolon + 1));
+        auto decoded = semicolon == std::string::npos ? std::nullopt : postern::decode_xtext(value.substr(semicolon + 1));
         if (!decoded) return error_reply(501, "5.5.4", "Syntax: ORCPT=<addr-type>;<xtext>");
         r.orcpt = value.substr(0, semicolon) + ";" + *decoded;
       } else {

@@ -1,5 +1,7 @@
 #include "ingress/smtp/command.hpp"
 
+#include <postern/xtext.hpp>
+
 #include <gtest/gtest.h>
 
 namespace postern::ingress::smtp {
