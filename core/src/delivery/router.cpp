@@ -1,5 +1,7 @@
 #include "delivery/router.hpp"
 
+#include "mime/address.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -22,8 +24,7 @@ bool any_of(const std::vector<std::string>& matcher, std::string_view value) {
 }  // namespace
 
 std::string domain_of(std::string_view address) {
-  const auto at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : lower(address.substr(at + 1));
+  return lower(mime::domain_part(address));
 }
 
 router::router(std::vector<config::route_settings> rules, const plugin_host::transport_set& transports)

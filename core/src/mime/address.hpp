@@ -28,4 +28,11 @@ mailbox_list parse_mailboxes(std::string_view text);
 /// says otherwise). For From fields, whose address decides who sends.
 std::optional<mailbox> parse_single_mailbox(std::string_view text);
 
+/// What follows the last "@" of an address, as written ("" when there is none). No parsing:
+/// for addresses already checked. Thread-safe, pure.
+inline std::string_view domain_part(std::string_view address) noexcept {
+  const auto at = address.rfind('@');
+  return at == std::string_view::npos ? std::string_view() : address.substr(at + 1);
+}
+
 }  // namespace postern::mime

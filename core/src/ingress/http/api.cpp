@@ -187,14 +187,9 @@ bool read_native_message(const json::object& body, native_request& request, std:
   return r.ok();
 }
 
-std::string domain_of(std::string_view address) {
-  const auto at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
-}
-
 bool sends_for(const config::tenant_settings* tenant, std::string_view address) {
   if (!tenant || tenant->sending_domains.empty()) return true;
-  const std::string domain = domain_of(address);
+  const auto domain = mime::domain_part(address);
   for (const auto& d : tenant->sending_domains) {
     if (beast::iequals(d, domain)) return true;
   }
@@ -403,7 +398,7 @@ asio::awaitable<response> api::post_message(request& req, const tenant_ref& tena
   if (request.msg.recipients.size() > services_.max_recipients)
     co_return error_response(400, "at most " + std::to_string(services_.max_recipients) + " recipients per request");
   if (!sends_for(tenant.settings, request.msg.mail_from))
-    co_return error_response(403, "from: " + domain_of(request.msg.mail_from) + " is not a sending domain of tenant " +
+    co_return error_response(403, "from: " + std::string(mime::domain_part(request.msg.mail_from)) + " is not a sending domain of tenant " +
                                       tenant.name);
   auto key = origin_key_of(req, tenant.name, error);
   if (!key) co_return error_response(400, error);
@@ -445,7 +440,7 @@ asio::awaitable<response> api::post_raw(request& req, const tenant_ref& tenant) 
   }
   if (msg.recipients.empty()) co_return error_response(400, "To: at least one recipient is needed in To, Cc or Bcc");
   if (!sends_for(tenant.settings, msg.mail_from))
-    co_return error_response(403, "From: " + domain_of(msg.mail_from) + " is not a sending domain of tenant " + tenant.name);
+    co_return error_response(403, "From: " + std::string(mime::domain_part(msg.mail_from)) + " is not a sending domain of tenant " + tenant.name);
   std::string error;
   auto key = origin_key_of(req, tenant.name, error);
   if (!key) co_return error_response(400, error);

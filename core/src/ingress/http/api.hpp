@@ -174,7 +174,6 @@ class api {
 
 /// True when the tenant may send from this address (its sending domains, when it has any).
 bool sends_for(const config::tenant_settings* tenant, std::string_view address);
-std::string domain_of(std::string_view address);
 
 /// {"message": text} with the status: the error shape of both APIs (Mailgun's too).
 response error_response(unsigned status, std::string_view message);

@@ -5,6 +5,7 @@
 #include "ingress/http/api.hpp"
 #include "ingress/http/json_reader.hpp"
 #include "logging/log.hpp"
+#include "mime/address.hpp"
 #include "submission/header_block.hpp"
 
 #include <boost/beast/http/verb.hpp>
@@ -147,7 +148,7 @@ std::variant<campaign::definition, response> api::read_campaign(const json::obje
   if (!read_native_message(message_fields, message, error, message_use::campaign))
     return error_response(400, "message." + error);
   if (!sends_for(tenant.settings, message.msg.mail_from))
-    return error_response(403, "message.from: " + domain_of(message.msg.mail_from) + " is not a sending domain of tenant " +
+    return error_response(403, "message.from: " + std::string(mime::domain_part(message.msg.mail_from)) + " is not a sending domain of tenant " +
                                    tenant.name);
   message.msg.tenant = tenant.name;
   auto expanded = expand(message, tenant);

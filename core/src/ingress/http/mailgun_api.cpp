@@ -128,7 +128,7 @@ asio::awaitable<response> send_mime(api& a, const fields& f, const form_data& fo
   if (!from) co_return error_response(400, "the message needs exactly one From field with one mailbox");
   msg.mail_from = from->address;
   if (!sends_for(settings, msg.mail_from))
-    co_return error_response(403, "From: " + domain_of(msg.mail_from) + " is not a sending domain of this account");
+    co_return error_response(403, "From: " + std::string(mime::domain_part(msg.mail_from)) + " is not a sending domain of this account");
   for (const auto& m : to) msg.recipients.push_back(m.address);
   options o;
   if (!read_options(f, o, error)) co_return error_response(400, error);
@@ -188,7 +188,7 @@ asio::awaitable<response> send_message(api& a, const fields& f, const form_data&
   std::string error;
   if (!read_message(f, form, msg, error)) co_return error_response(400, error);
   if (!sends_for(settings, msg.mail_from))
-    co_return error_response(403, "'from' parameter: " + domain_of(msg.mail_from) + " is not a sending domain of this account");
+    co_return error_response(403, "'from' parameter: " + std::string(mime::domain_part(msg.mail_from)) + " is not a sending domain of this account");
   std::vector<mime::mailbox> to, cc, bcc;
   if (!mailboxes(f, "to", to, error) || !mailboxes(f, "cc", cc, error) || !mailboxes(f, "bcc", bcc, error))
     co_return error_response(400, error);

@@ -4,6 +4,7 @@
 #include "ingress/http/json_reader.hpp"
 #include "ingress/run_blocking.hpp"
 #include "logging/log.hpp"
+#include "mime/address.hpp"
 #include "mime/note.hpp"
 #include "submission/header_block.hpp"
 
@@ -129,7 +130,7 @@ asio::awaitable<response> api::test_send(request& req, const tenant_ref& tenant)
   if (!submission::valid_address(*to) || !submission::valid_address(from))
     co_return error_response(400, "to and from must be addresses");
   if (!sends_for(tenant.settings, from))
-    co_return error_response(403, "from: " + domain_of(from) + " is not a sending domain of tenant " + tenant.name);
+    co_return error_response(403, "from: " + std::string(mime::domain_part(from)) + " is not a sending domain of tenant " + tenant.name);
   const auto* transport = services_.transports.pick();
   if (!transport) co_return error_response(503, "no transport is available (see `postern plugins`)");
 
