@@ -86,8 +86,13 @@ postern::campaign_info info_of(const definition& def, std::string id) {
 
 campaign_service::campaign_service(submission::service& submission, spool::spool& spool,
                                    contacts::contact_store& contacts, campaign_store& store,
-                                   const policies::chain& policies)
-    : submission_(submission), spool_(spool), contacts_(contacts), store_(store), policies_(policies) {}
+                                   const policies::chain& policies, std::chrono::milliseconds status_max_age)
+    : submission_(submission),
+      spool_(spool),
+      contacts_(contacts),
+      store_(store),
+      policies_(policies),
+      status_max_age_(status_max_age) {}
 
 campaign_service::~campaign_service() { stop(); }
 
@@ -273,9 +278,25 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
   if (!record) return std::nullopt;
   progress p;
   p.record = std::move(*record);
+  const bool large = p.record.selected >= large_campaign;
+  const auto now = std::chrono::steady_clock::now();
+  if (large) {
+    std::lock_guard lock(status_mutex_);
+    if (auto it = status_cache_.find(id); it != status_cache_.end() && now - it->second.at < status_max_age_) {
+      p.own = it->second.own;
+      p.spooled = it->second.spooled;
+      p.drops = it->second.drops;
+      return p;
+    }
+  }
   p.own = store_.counts(id);
   p.spooled = spool_.campaign_stats(id);
   p.drops = store_.drops(id);
+  if (large) {
+    std::lock_guard lock(status_mutex_);
+    std::erase_if(status_cache_, [&](const auto& entry) { return now - entry.second.at >= status_max_age_; });
+    status_cache_[std::string(id)] = {now, p.own, p.spooled, p.drops};
+  }
   return p;
 }
 
@@ -283,6 +304,10 @@ std::variant<campaign_state, std::string> campaign_service::change(std::string_v
                                                                    std::string_view action) {
   // Never in the middle of a feeding round: a pause or cancel answered is one the feeder sees.
   std::lock_guard feeding(feed_mutex_);
+  {
+    std::lock_guard lock(status_mutex_);
+    status_cache_.erase(std::string(id));  // whoever acted sees the effect at once
+  }
   const auto record = store_.find(tenant, id);
   if (!record) return std::string("no campaign ") + std::string(id);
   const auto now = std::chrono::system_clock::now();

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -78,8 +79,10 @@ struct progress {
 /// Thread-safe. `start` and `dry_run` block for as long as the selection takes.
 class campaign_service {
  public:
+  /// `status_max_age`: how old the counts of a large campaign that status() answers may be.
   campaign_service(submission::service& submission, spool::spool& spool, contacts::contact_store& contacts,
-                   campaign_store& store, const policies::chain& policies);
+                   campaign_store& store, const policies::chain& policies,
+                   std::chrono::milliseconds status_max_age = std::chrono::seconds(1));
   ~campaign_service();
 
   /// Called (on the feeder thread) after the policies heard of a campaign's end, at least once
@@ -99,12 +102,15 @@ class campaign_service {
   /// Starts a draft with the message it was made with; nothing if it is not a draft.
   std::optional<report> send_draft(const campaign_record& draft);
 
+  /// The record is always read afresh; the counts of a campaign of `large_campaign` recipients
+  /// or more may be up to the constructor's `status_max_age` old (see status_cache_).
   std::optional<progress> status(std::string_view tenant, std::string_view id);
   /// pause, resume or cancel. Answers the new state, or an error text.
   std::variant<campaign_state, std::string> change(std::string_view tenant, std::string_view id, std::string_view action);
 
   /// How long the feeder waits after a policy defers a recipient (pacing) or the spool refuses.
   static constexpr std::chrono::milliseconds retry_pause{20};
+  static constexpr std::uint64_t large_campaign = 10'000;
 
  private:
   report select(const definition& def, const postern::campaign_info& info, bool all_recipients,
@@ -128,6 +134,18 @@ class campaign_service {
   const policies::chain& policies_;
 
   std::function<void(const postern::campaign_summary&)> on_end_;
+  // Counting a million recipients (and joining their spooled messages) takes the better part
+  // of a second and holds the campaign store meanwhile; progress pages poll. So the counts of
+  // a large campaign are kept for a second, and dropped by pause, resume and cancel.
+  struct counted {
+    std::chrono::steady_clock::time_point at;
+    recipient_counts own;
+    spool::spool_stats spooled;
+    std::vector<drop_count> drops;
+  };
+  const std::chrono::milliseconds status_max_age_;
+  std::mutex status_mutex_;
+  std::map<std::string, counted, std::less<>> status_cache_;
   std::mutex feed_mutex_;  // one feeding round, or one pause/resume/cancel, at a time
   std::mutex mutex_;
   std::condition_variable wake_;

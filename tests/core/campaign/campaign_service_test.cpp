@@ -197,5 +197,30 @@ TEST_F(campaign_service_test, cancelling_again_is_allowed_and_changes_nothing_mo
   EXPECT_TRUE(std::holds_alternative<std::string>(service_.change("shop", record.id, "pause")));
 }
 
+TEST_F(campaign_service_test, a_large_campaigns_counts_are_kept_for_a_while_and_dropped_by_an_action) {
+  std::vector<contacts::activity> orders;
+  for (std::uint64_t i = 0; i < campaign_service::large_campaign; ++i)
+    orders.push_back({"c" + std::to_string(i) + "@example.com", contacts::activity_kind::order, {"X"}, "",
+                      std::chrono::system_clock::now()});
+  contacts_.record("shop", orders, std::chrono::system_clock::now());
+  // Counts kept an hour here, so that a slow machine cannot make them expire mid-test.
+  campaign_service service{submission_, spool_, contacts_, store_, chain_, std::chrono::hours(1)};
+  auto [record, report] = service.create(buyers_of_x(), false);  // no feeder runs: all stay pending
+  const auto before = service.status("shop", record.id);
+  ASSERT_TRUE(before);
+  ASSERT_GE(before->own.pending, campaign_service::large_campaign);
+
+  // Changed underneath: status() answers the counts it has...
+  const auto row = store_.pending(record.id, 1).at(0);
+  store_.update(record.id, {{row.seq, row.email, recipient_state::dropped, "test", "gone", ""}});
+  EXPECT_EQ(service.status("shop", record.id)->own.pending, before->own.pending);
+  // ...and the effect of an action at once, with the fresh state.
+  ASSERT_TRUE(std::holds_alternative<campaign_state>(service.change("shop", record.id, "pause")));
+  const auto after = service.status("shop", record.id);
+  EXPECT_EQ(after->record.state, campaign_state::paused);
+  EXPECT_EQ(after->own.pending, before->own.pending - 1);
+  EXPECT_EQ(after->own.dropped, before->own.dropped + 1);
+}
+
 }  // namespace
 }  // namespace postern::campaign
