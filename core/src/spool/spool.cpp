@@ -827,18 +827,28 @@ std::size_t spool::remove(std::string_view queue_id) {
 }
 
 std::size_t spool::purge_content(time_point now) {
-  std::size_t changed = 0;
-  const std::string error = submit_wait([&](writer_statements& s) {
-    statement drop(s.db, (std::string("UPDATE messages SET ") + no_content +
-                          " WHERE done_at IS NOT NULL AND (body IS NOT NULL OR segment IS NOT NULL) AND done_at < ?1")
-                             .c_str());
-    drop.bind(1, to_ms(now - options_.keep_content));
-    drop.run();
-    changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
-    s.clean_now = s.clean_now || changed > 0;
-  });
-  if (!error.empty()) throw std::runtime_error(error);
-  return changed;
+  // In rounds of a few thousand messages, each its own operation: a busy gateway finishes
+  // hundreds of thousands of messages between two purges, and one UPDATE over all of them
+  // would hold the writer thread (and every client waiting for its 250) for seconds.
+  constexpr std::int64_t round = 5000;
+  const std::string sql = std::string("UPDATE messages SET ") + no_content +
+                          " WHERE rowid IN (SELECT rowid FROM messages WHERE done_at IS NOT NULL"
+                          " AND (body IS NOT NULL OR segment IS NOT NULL) AND done_at < ?1 LIMIT ?2)";
+  const auto before = to_ms(now - options_.keep_content);
+  std::size_t total = 0;
+  for (;;) {
+    std::size_t changed = 0;
+    const std::string error = submit_wait([&](writer_statements& s) {
+      statement drop(s.db, sql.c_str());
+      drop.bind(1, before).bind(2, round);
+      drop.run();
+      changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
+      s.clean_now = s.clean_now || changed > 0;
+    });
+    if (!error.empty()) throw std::runtime_error(error);
+    total += changed;
+    if (changed < static_cast<std::size_t>(round)) return total;
+  }
 }
 
 std::size_t spool::flush(std::string_view queue_id) {

@@ -171,6 +171,30 @@ TEST(spool, keeps_finished_content_for_keep_content_then_purges_it) {
   EXPECT_TRUE(s.load(r.queue_id)->msg->raw.empty());
 }
 
+TEST(spool, purging_many_finished_messages_goes_in_rounds_and_misses_none) {
+  temp_dir dir;
+  spool s({dir.path(), 1024, nullptr, 1h});
+  constexpr int n = 5001;  // one more than a round
+  std::atomic<int> remaining{n};
+  std::promise<void> all;
+  std::vector<std::string> ids(n);
+  for (int i = 0; i < n; ++i) {
+    s.enqueue(make_entry({"a@example.com"}), [&, i](enqueue_result r) {
+      ids[i] = r.queue_id;
+      if (--remaining == 0) all.set_value();
+    });
+  }
+  all.get_future().wait();
+  const auto now = std::chrono::system_clock::now();
+  attempt_record done;
+  for (const auto& id : ids) done.updates.push_back({id, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", ""});
+  ASSERT_EQ(s.record_wait(done), "");
+  EXPECT_EQ(s.purge_content(now + 2h), static_cast<std::size_t>(n));
+  EXPECT_TRUE(s.load(ids.front())->msg->raw.empty());
+  EXPECT_TRUE(s.load(ids.back())->msg->raw.empty());
+  EXPECT_EQ(s.purge_content(now + 2h), 0u);
+}
+
 TEST(spool, scheduled_messages_wait_until_due) {
   temp_dir dir;
   spool s({dir.path()});
