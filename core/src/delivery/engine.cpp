@@ -128,7 +128,7 @@ void engine::offer(spool::spool::stored_messages messages) {
     if (stopping_) return;
     for (const auto& m : messages) {
       if (in_flight_.count(m->queue_id) || waiting_ids_.count(m->queue_id)) continue;
-      if (in_flight_.size() < options_.max_parallel) {
+      if (slot_free()) {
         begin_fresh(m);
       } else if (waiting_.size() < max_waiting && waiting_bytes_ + m->raw.size() <= max_waiting_bytes) {
         // Keep it in memory for the next free slot: no need to read it back from the spool.
@@ -142,8 +142,14 @@ void engine::offer(spool::spool::stored_messages messages) {
   });
 }
 
+bool engine::slot_free() const {
+  // Parked deliveries lend their slots to other mail (up to max_parked of them); their
+  // messages stay in in_flight_, so that none is started twice.
+  return in_flight_.size() < options_.max_parallel + std::min(parked_.size(), max_parked);
+}
+
 void engine::start_waiting() {
-  while (in_flight_.size() < options_.max_parallel && !waiting_.empty()) {
+  while (slot_free() && !waiting_.empty()) {
     auto m = std::move(waiting_.front());
     waiting_.pop_front();
     waiting_ids_.erase(m->queue_id);
@@ -181,12 +187,12 @@ asio::awaitable<void> engine::run() {
 }
 
 void engine::poll() {
-  if (in_flight_.size() >= options_.max_parallel) return;
+  if (!slot_free()) return;
   const std::size_t limit = options_.max_parallel + in_flight_.size();
   const auto ids = spool_.due(std::chrono::system_clock::now(), limit);
   backlog_ = ids.size() >= limit;  // more may be waiting than one poll takes
   for (const auto& id : ids) {
-    if (in_flight_.size() >= options_.max_parallel) break;
+    if (!slot_free()) break;
     // Messages waiting in memory are started from there, never twice.
     if (!in_flight_.count(id) && !waiting_ids_.count(id)) start_attempt(id);
   }

@@ -83,6 +83,11 @@ class engine {
 
   static constexpr std::size_t max_waiting = 100000;
   static constexpr std::size_t max_waiting_bytes = 256ull << 20;
+  /// A delivery held back by a limit does not hold a slot of max_parallel, up to this many:
+  /// mail a limit holds back (a campaign to one rate-limited domain) must not keep other
+  /// mail (an order confirmation elsewhere) from going out.
+  static constexpr std::size_t max_parked = 10000;
+  bool slot_free() const;
   void finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::recipient_result> results);
   void recorded(std::shared_ptr<attempt> a, const spool::attempt_record& record, const std::string& error);
 

@@ -313,6 +313,22 @@ TEST_F(engine_test, mail_beyond_the_parallel_limit_waits_and_goes_out_exactly_on
   for (const auto& [id, n] : attempts) EXPECT_EQ(n, 1) << id << " was delivered " << n << " times";
 }
 
+TEST_F(engine_test, mail_a_limit_holds_back_does_not_keep_other_mail_waiting) {
+  engine_options o = options({1min}, 0.2);
+  o.max_parallel = 2;
+  o.limits.push_back({"", "slow.example", 0, 0.1});  // one now, the next in ten seconds
+  start(o);
+  std::vector<std::string> slow;
+  for (int i = 0; i < 4; ++i) slow.push_back(enqueue({"r" + std::to_string(i) + "@slow.example"}));
+  const auto fast = enqueue({"ann@fast.example"});
+  // Three slow deliveries wait for tokens, more than max_parallel: the fast one goes at once.
+  const auto m = wait_settled(fast, attempted);
+  EXPECT_EQ(m.recipients[0].state, spool::recipient_state::delivered);
+  int slow_done = 0;
+  for (const auto& id : slow) slow_done += spool_.load(id, false)->recipients[0].attempts > 0;
+  EXPECT_EQ(slow_done, 1) << "the rate limit still holds the others";
+}
+
 TEST_F(engine_test, held_mail_is_not_delivered_until_released) {
   const auto id = enqueue({"ann@example.com"});
   spool_.hold(id);
