@@ -290,7 +290,9 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
     }
   }
   p.own = store_.counts(id);
-  p.spooled = spool_.campaign_stats(id);
+  // Once the end is reported the states are final, and kept with the campaign: the spool
+  // deletes old messages (spool.keep_history).
+  p.spooled = p.record.final_spool ? *p.record.final_spool : spool_.campaign_stats(id);
   p.drops = store_.drops(id);
   if (large) {
     std::lock_guard lock(status_mutex_);
@@ -450,10 +452,11 @@ void campaign_service::finish_if_done(const campaign_record& c) {
   const auto info = info_of_record(current);
   // The hooks run before the mark: after a crash between the two they run again, and
   // plugins make their effects once (origin keys, their store).
-  const auto summary = summary_of(current, info);
+  const auto spooled = spool_.campaign_stats(c.id);
+  const auto summary = summary_of(current, info, spooled);
   policies_.campaign_end(summary);
   if (on_end_) on_end_(summary);
-  store_.mark_end_reported(c.id);
+  store_.mark_end_reported(c.id, spooled);
 }
 
 postern::campaign_summary campaign_service::start_summary(const campaign_record& c, const postern::campaign_info& info,
@@ -470,14 +473,14 @@ postern::campaign_summary campaign_service::start_summary(const campaign_record&
   return s;
 }
 
-postern::campaign_summary campaign_service::summary_of(const campaign_record& c, const postern::campaign_info& info) {
+postern::campaign_summary campaign_service::summary_of(const campaign_record& c, const postern::campaign_info& info,
+                                                      const spool::spool_stats& spooled) {
   postern::campaign_summary s;
   s.id = c.id;
   s.tenant = c.tenant;
   s.name = c.name;
   s.info = &info;
   const auto own = store_.counts(c.id);
-  const auto spooled = spool_.campaign_stats(c.id);
   s.selected = c.selected;
   s.dropped = own.dropped;
   s.queued = own.queued;

@@ -123,7 +123,8 @@ class campaign_service {
   void feeder_loop();
   bool feed_some(const campaign_record& c);
   void finish_if_done(const campaign_record& c);
-  postern::campaign_summary summary_of(const campaign_record& c, const postern::campaign_info& info);
+  postern::campaign_summary summary_of(const campaign_record& c, const postern::campaign_info& info,
+                                       const spool::spool_stats& spooled);
   static postern::campaign_summary start_summary(const campaign_record& c, const postern::campaign_info& info,
                                                  const report& rep);
 

@@ -3,6 +3,7 @@
 #include "spool/sqlite.hpp"
 
 #include <algorithm>
+#include <sstream>
 
 namespace postern::campaign {
 namespace {
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS campaigns(
   created INTEGER NOT NULL,
   started INTEGER NOT NULL DEFAULT 0,
   finished INTEGER NOT NULL DEFAULT 0,
-  end_reported INTEGER NOT NULL DEFAULT 0);
+  end_reported INTEGER NOT NULL DEFAULT 0,
+  final_spool TEXT);
 CREATE INDEX IF NOT EXISTS campaigns_tenant ON campaigns(tenant, created);
 CREATE INDEX IF NOT EXISTS campaigns_fingerprint ON campaigns(tenant, fingerprint);
 CREATE INDEX IF NOT EXISTS campaigns_open ON campaigns(state, end_reported);
@@ -61,7 +63,20 @@ CREATE TABLE IF NOT EXISTS plugin_data(
 
 constexpr const char* campaign_columns =
     "SELECT id, tenant, name, state, definition, fingerprint, resend, list, selected, cost, created, finished, "
-    "end_reported, audience, mail_from, raw, tags, started FROM campaigns ";
+    "end_reported, audience, mail_from, raw, tags, started, final_spool FROM campaigns ";
+
+/// final_spool as stored: "queued deferred delivered failed cancelled".
+std::string final_spool_text(const spool::spool_stats& s) {
+  return std::to_string(s.queued) + " " + std::to_string(s.deferred) + " " + std::to_string(s.delivered) + " " +
+         std::to_string(s.failed) + " " + std::to_string(s.cancelled);
+}
+
+std::optional<spool::spool_stats> final_spool_from(const std::string& text) {
+  spool::spool_stats s;
+  std::istringstream in(text);
+  if (!(in >> s.queued >> s.deferred >> s.delivered >> s.failed >> s.cancelled)) return std::nullopt;
+  return s;
+}
 
 std::string join_lines(const std::vector<std::string>& items) {
   std::string out;
@@ -99,6 +114,7 @@ campaign_record campaign_row(statement& q) {
   r.raw = q.column_blob(15);
   r.tags = split_lines(q.column_text(16));
   r.started = from_ms(q.column_int(17));
+  if (!q.column_is_null(18)) r.final_spool = final_spool_from(q.column_text(18));
   return r;
 }
 
@@ -149,6 +165,13 @@ campaign_store::campaign_store(const std::filesystem::path& file) {
   db_->exec("PRAGMA journal_mode=WAL");
   db_->exec("PRAGMA synchronous=FULL");  // a campaign's start (and its credits) is durable when it returns
   db_->exec(schema);
+  // Databases from before final_spool.
+  bool has_final_spool = false;
+  {
+    statement columns(*db_, "SELECT name FROM pragma_table_info('campaigns')");
+    while (columns.step()) has_final_spool = has_final_spool || columns.column_text(0) == "final_spool";
+  }
+  if (!has_final_spool) db_->exec("ALTER TABLE campaigns ADD COLUMN final_spool TEXT");
 }
 
 campaign_store::~campaign_store() = default;
@@ -323,10 +346,10 @@ void campaign_store::mark_cancelled(std::string_view campaign, const std::vector
   });
 }
 
-void campaign_store::mark_end_reported(std::string_view id) {
+void campaign_store::mark_end_reported(std::string_view id, const spool::spool_stats& final_spool) {
   locked_write([&] {
-    statement q(*db_, "UPDATE campaigns SET end_reported = 1 WHERE id = ?1");
-    q.bind(1, id);
+    statement q(*db_, "UPDATE campaigns SET end_reported = 1, final_spool = ?2 WHERE id = ?1");
+    q.bind(1, id).bind(2, final_spool_text(final_spool));
     q.run();
   });
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "spool/spool.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -50,6 +52,9 @@ struct campaign_record {
   time_point started{};       ///< When it started sending (a draft: not yet).
   time_point finished{};
   bool end_reported = false;  ///< on_campaign_end has run for it.
+  /// Its messages' states in the spool when its end was reported: final, and kept here since
+  /// the spool deletes old messages (spool.keep_history).
+  std::optional<spool::spool_stats> final_spool;
 };
 
 /// One selected contact: where it stands, and why when dropped.
@@ -125,7 +130,8 @@ class campaign_store {
   /// Changes the state if it is one of `from`; true if it changed.
   bool set_state(std::string_view id, campaign_state to, std::initializer_list<campaign_state> from,
                  time_point now);
-  void mark_end_reported(std::string_view id);
+  /// Marks that the policies heard of the campaign's end, and keeps its messages' final states.
+  void mark_end_reported(std::string_view id, const spool::spool_stats& final_spool = {});
 
   /// Up to `limit` pending recipients, in order.
   std::vector<recipient_row> pending(std::string_view campaign, std::size_t limit);

@@ -24,6 +24,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <sysexits.h>
 
@@ -256,19 +258,27 @@ int serve_command(const config::settings& s) {
     return EX_CONFIG;
   }
 
-  // Content of finished messages is kept for resends, then dropped (spool.keep_content).
+  // Content of finished messages is kept for resends, then dropped (spool.keep_content); the
+  // messages themselves, with their recipients and events, go after spool.keep_history. On a
+  // thread of their own: a purge of many messages takes seconds, which no I/O thread can spare.
   asio::steady_timer purge_timer(io);
+  asio::thread_pool housekeeping(1);
   std::function<void()> schedule_purge = [&] {
     purge_timer.expires_after(std::chrono::minutes(10));
     purge_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
-      try {
-        if (auto n = spool->purge_content(std::chrono::system_clock::now()))
-          log->info("dropped the content of {} finished messages older than spool.keep_content", n);
-      } catch (const std::exception& e) {
-        log->error("could not drop old message content: {}", e.what());
-      }
-      schedule_purge();
+      asio::post(housekeeping, [&] {
+        const auto now = std::chrono::system_clock::now();
+        try {
+          if (auto n = spool->purge_content(now))
+            log->info("dropped the content of {} finished messages older than spool.keep_content", n);
+          if (auto n = spool->purge_history(now - s.spool.keep_history))
+            log->info("deleted {} messages finished longer than spool.keep_history ago", n);
+        } catch (const std::exception& e) {
+          log->error("could not purge old messages: {}", e.what());
+        }
+        asio::post(io, [&] { schedule_purge(); });
+      });
     });
   };
   schedule_purge();

@@ -205,6 +205,12 @@ void read_spool(const toml::table& root, settings& s, std::vector<config_error>&
   s.spool.dir = absolute_from(s.server.data_dir, r.string("dir").value_or("spool"));
   s.spool.max_batch = r.count("max_batch", s.spool.max_batch, 1, 100000);
   s.spool.keep_content = r.duration("keep_content").value_or(s.spool.keep_content);
+  s.spool.keep_history = r.duration("keep_history").value_or(s.spool.keep_history);
+  if (s.spool.keep_history < s.spool.keep_content || s.spool.keep_history.count() <= 0) {
+    const toml::node* node = nullptr;
+    if (const auto* t = root["spool"].as_table()) node = t->get("keep_history");
+    r.error(node, "keep_history", "must be at least keep_content, and more than 0s");
+  }
   r.report_unknown_keys();
 }
 

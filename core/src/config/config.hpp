@@ -42,6 +42,9 @@ struct spool_settings {
   std::filesystem::path dir;                 ///< Absolute after loading.
   std::size_t max_batch = 1024;              ///< Submissions per group commit at most.
   std::chrono::milliseconds keep_content = std::chrono::hours(72);  ///< Finished messages' content, for resends.
+  /// Finished messages with their recipients and events: `queue show`, the message API and
+  /// the event feed see them this long. At least keep_content.
+  std::chrono::milliseconds keep_history = std::chrono::hours(24 * 30);
 };
 
 /// `[[delivery.routes]]`: which transports serve which mail. Every matcher given must match

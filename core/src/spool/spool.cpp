@@ -851,6 +851,57 @@ std::size_t spool::purge_content(time_point now) {
   }
 }
 
+std::size_t spool::purge_history(time_point before) {
+  // Oldest first, by rowid (insertion order, which is arrival order but for scheduled mail):
+  // a round looks at the next rows after the last one it kept, deletes the finished ones, and
+  // the walk stops at the first row that arrived after `before` (nothing later finished
+  // earlier than its arrival).
+  constexpr std::int64_t round = 5000;
+  const auto cutoff = to_ms(before);
+  std::int64_t after_rowid = 0;
+  std::size_t total = 0;
+  for (bool more = true; more;) {
+    std::size_t deleted = 0;
+    const std::string error = submit_wait([&](writer_statements& s) {
+      statement next(s.db, "SELECT rowid, id, arrival, done_at FROM messages WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
+      next.bind(1, after_rowid).bind(2, round);
+      std::vector<std::pair<std::int64_t, std::string>> doomed;
+      std::int64_t seen = 0, last = after_rowid;
+      bool reached_cutoff = false;
+      while (next.step()) {
+        ++seen;
+        last = next.column_int(0);
+        if (next.column_int(2) >= cutoff) {
+          reached_cutoff = true;
+          break;
+        }
+        if (!next.column_is_null(3) && next.column_int(3) < cutoff) doomed.emplace_back(last, next.column_text(1));
+      }
+      next.reset();
+      statement recipients(s.db, "DELETE FROM recipients WHERE message_id = ?1");
+      // The newest event row stays: seq is its rowid, and SQLite would hand a deleted
+      // highest seq out again, behind the webhook dispatcher's cursor.
+      statement events(s.db, "DELETE FROM events WHERE message_id = ?1 AND seq < (SELECT MAX(seq) FROM events)");
+      statement message(s.db, "DELETE FROM messages WHERE rowid = ?1");
+      for (const auto& [rowid, id] : doomed) {
+        recipients.bind(1, id);
+        recipients.run();
+        events.bind(1, id);
+        events.run();
+        message.bind(1, rowid);
+        message.run();
+      }
+      deleted = doomed.size();
+      after_rowid = last;
+      more = !reached_cutoff && seen == round;
+      s.clean_now = s.clean_now || deleted > 0;
+    });
+    if (!error.empty()) throw std::runtime_error(error);
+    total += deleted;
+  }
+  return total;
+}
+
 std::size_t spool::flush(std::string_view queue_id) {
   std::size_t changed = 0;
   const std::string id(queue_id);

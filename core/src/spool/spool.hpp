@@ -206,6 +206,9 @@ class spool {
   std::vector<std::string> cancel_campaign(std::string_view campaign_id);
   /// Drops the content of messages finished longer than keep_content ago; returns how many.
   std::size_t purge_content(time_point now);
+  /// Deletes messages finished before `before`, with their recipients and events (and their
+  /// bodies); returns how many. In rounds, so that submissions never wait long behind it.
+  std::size_t purge_history(time_point before);
 
  private:
   struct operation {

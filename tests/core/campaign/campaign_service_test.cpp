@@ -131,6 +131,12 @@ TEST_F(campaign_service_test, the_feeder_spools_each_recipient_once_and_a_cancel
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_TRUE(store_.find("shop", id)->end_reported);
   EXPECT_EQ(spool_.campaign_stats(id).messages_pending, 0u);
+  // The final states stay with the campaign after the spool has deleted its messages.
+  EXPECT_EQ(spool_.purge_history(std::chrono::system_clock::now() + std::chrono::hours(1)), 3u);
+  EXPECT_EQ(spool_.campaign_stats(id).failed, 0u);
+  const auto after = service_.status("shop", id);
+  EXPECT_EQ(after->spooled.failed, 3u);
+  EXPECT_EQ(after->spooled.cancelled, 3u);
   EXPECT_TRUE(std::holds_alternative<std::string>(service_.change("shop", id, "resume")));
   service_.stop();
 }

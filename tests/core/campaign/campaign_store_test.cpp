@@ -1,6 +1,7 @@
 #include "campaign/campaign_store.hpp"
 
 #include "plugin_host/plugin_data.hpp"
+#include "spool/sqlite.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -122,8 +123,38 @@ TEST_F(campaign_store_test, states_change_only_from_the_states_given) {
   EXPECT_EQ(c->state, campaign_state::cancelled);
   EXPECT_NE(c->finished.time_since_epoch().count(), 0);
   ASSERT_EQ(store_.unfinished().size(), 1u) << "its end is not reported yet";
-  store_.mark_end_reported("C1");
+  EXPECT_FALSE(c->final_spool);
+  spool::spool_stats final_spool;
+  final_spool.delivered = 7;
+  final_spool.failed = 2;
+  final_spool.cancelled = 1;
+  store_.mark_end_reported("C1", final_spool);
   EXPECT_TRUE(store_.unfinished().empty());
+  const auto ended = store_.find("shop", "C1");
+  ASSERT_TRUE(ended->final_spool);
+  EXPECT_EQ(ended->final_spool->delivered, 7u);
+  EXPECT_EQ(ended->final_spool->failed, 2u);
+  EXPECT_EQ(ended->final_spool->cancelled, 1u);
+}
+
+TEST(campaign_store, a_database_from_before_final_spool_gains_the_column) {
+  postern::testing::temp_dir dir;
+  {
+    spool::database db(dir / "campaigns.db", false);
+    db.exec("CREATE TABLE campaigns(id TEXT PRIMARY KEY, tenant TEXT NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL,"
+            " definition TEXT NOT NULL, audience TEXT NOT NULL, mail_from TEXT NOT NULL, raw BLOB NOT NULL,"
+            " tags TEXT NOT NULL, fingerprint TEXT NOT NULL, resend INTEGER NOT NULL, list TEXT NOT NULL,"
+            " selected INTEGER NOT NULL, cost INTEGER NOT NULL, created INTEGER NOT NULL,"
+            " started INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0,"
+            " end_reported INTEGER NOT NULL DEFAULT 0);"
+            "INSERT INTO campaigns(id, tenant, name, state, definition, audience, mail_from, raw, tags, fingerprint,"
+            " resend, list, selected, cost, created, end_reported)"
+            " VALUES('C0', 'shop', 'old', 'finished', '{}', '{}', 'a@b.example', '', '', 'f', 0, '', 1, 0, 1, 1)");
+  }
+  campaign_store store(dir / "campaigns.db");
+  const auto old = store.find("shop", "C0");
+  ASSERT_TRUE(old);
+  EXPECT_FALSE(old->final_spool) << "ended before the column existed: the spool still counts it";
 }
 
 TEST_F(campaign_store_test, saved_audiences_per_tenant) {

@@ -74,6 +74,17 @@ TEST(config, unknown_keys_and_sections_are_errors) {
   EXPECT_NE(text.find("smtpd: unknown section"), std::string::npos) << text;
 }
 
+TEST(config, spool_history_is_kept_at_least_as_long_as_content) {
+  auto ok = parse_text("[spool]\nkeep_content = \"1d\"\nkeep_history = \"7d\"\n");
+  ASSERT_TRUE(ok.value) << all_errors(ok);
+  EXPECT_EQ(ok.value->spool.keep_history, std::chrono::hours(24 * 7));
+  EXPECT_EQ(parse_text("").value->spool.keep_history, std::chrono::hours(24 * 30));
+  auto shorter = parse_text("[spool]\nkeep_content = \"3d\"\nkeep_history = \"1d\"\n");
+  ASSERT_FALSE(shorter.value);
+  EXPECT_NE(all_errors(shorter).find("spool.keep_history: must be at least keep_content"), std::string::npos)
+      << all_errors(shorter);
+}
+
 TEST(config, every_problem_is_reported_at_once) {
   auto r = parse_text("[delivery]\nmax_age = \"forever\"\njitter = 2.0\nretry_schedule = [\"1m\", \"soon\"]\n"
                       "[server]\nlog_level = \"loud\"\n");

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 namespace postern::spool {
 namespace {
@@ -32,6 +33,12 @@ new_entry make_entry(std::vector<std::string> rcpts, std::string body = "hello")
   e.msg.arrival = std::chrono::system_clock::now();
   e.source = "test";
   return e;
+}
+
+std::size_t segment_count(const std::filesystem::path& spool_dir) {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(spool_dir / "bodies")) n += e.path().extension() == ".seg";
+  return n;
 }
 
 TEST(spool, stores_and_loads_a_message_exactly) {
@@ -195,6 +202,36 @@ TEST(spool, purging_many_finished_messages_goes_in_rounds_and_misses_none) {
   EXPECT_EQ(s.purge_content(now + 2h), 0u);
 }
 
+TEST(spool, purge_history_deletes_what_finished_before_the_cutoff_and_nothing_else) {
+  temp_dir dir;
+  spool_options options{dir.path()};
+  options.segment_bytes = 150000;
+  spool s(options);
+  const auto old_done = s.enqueue_wait(make_entry({"a@example.com"}, std::string(100000, 'o'))).queue_id;
+  const auto old_open = s.enqueue_wait(make_entry({"b@example.com"})).queue_id;  // deferred: still pending
+  const auto finished_at = std::chrono::system_clock::now();
+  attempt_record outcomes;
+  outcomes.updates.push_back({old_done, 0, recipient_state::delivered, 1, finished_at, {250, "2.0.0", "ok"}, "file", ""});
+  outcomes.events.push_back({finished_at, old_done, "a@example.com", "delivered", "file", {250, "2.0.0", "ok"}});
+  outcomes.updates.push_back({old_open, 0, recipient_state::deferred, 1, finished_at + 1h, {451, "4.0.0", "later"}, "file", ""});
+  outcomes.events.push_back({finished_at, old_open, "b@example.com", "deferred", "file", {451, "4.0.0", "later"}});
+  ASSERT_EQ(s.record_wait(outcomes), "");
+  std::this_thread::sleep_for(5ms);
+  const auto cutoff = std::chrono::system_clock::now();
+  std::this_thread::sleep_for(5ms);
+  // Large too: it starts a new segment, so the old one is no longer the one being written.
+  const auto young = s.enqueue_wait(make_entry({"c@example.com"}, std::string(100000, 'y'))).queue_id;
+  ASSERT_EQ(segment_count(dir.path()), 2u);
+
+  EXPECT_EQ(s.purge_history(cutoff), 1u);
+  EXPECT_FALSE(s.load(old_done)) << "finished before the cutoff: gone, with its recipients and events";
+  EXPECT_TRUE(s.events(old_done).empty());
+  EXPECT_TRUE(s.load(old_open)) << "not finished: kept, however old";
+  EXPECT_TRUE(s.load(young));
+  EXPECT_EQ(segment_count(dir.path()), 1u) << "its body segment went with it";
+  EXPECT_EQ(s.purge_history(cutoff), 0u);
+}
+
 TEST(spool, scheduled_messages_wait_until_due) {
   temp_dir dir;
   spool s({dir.path()});
@@ -326,11 +363,6 @@ TEST(spool, full_disk_refuses_and_keeps_what_it_had) {
   }
 }
 
-std::size_t segment_count(const std::filesystem::path& spool_dir) {
-  std::size_t n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(spool_dir / "bodies")) n += e.path().extension() == ".seg";
-  return n;
-}
 
 TEST(spool, large_bodies_live_in_segment_files_and_survive_reopening) {
   temp_dir dir;
