@@ -88,6 +88,14 @@ std::string file_transport::unique_name() const {
          std::to_string(counter_++) + "." + name_host_;
 }
 
+std::string file_transport::delivery_name(const postern::message& msg, std::uint32_t recipient_index) const {
+  // The same for every attempt of one delivery (arrival, queue id, recipient): an attempt
+  // repeated after a crash, whose outcome was not recorded, finds the file the first one
+  // wrote instead of writing a second copy. Arrival first, so names sort by time.
+  const auto arrival = std::chrono::duration_cast<std::chrono::seconds>(msg.arrival.time_since_epoch()).count();
+  return std::to_string(arrival) + "." + msg.queue_id + "R" + std::to_string(recipient_index) + "." + name_host_;
+}
+
 namespace {
 
 int write_all(int fd, std::string_view content) {
@@ -123,7 +131,10 @@ postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const s
   if (rc == 0) rc = make_durable(fd);
   if (rc == 0) {
     const std::string self = "/proc/self/fd/" + std::to_string(fd);
-    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, final_path.c_str(), AT_SYMLINK_FOLLOW) != 0) rc = errno;
+    // EEXIST: an earlier attempt of this very delivery wrote it (names are per delivery), and
+    // a crash kept its outcome from being recorded. It is there, whole: delivered.
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, final_path.c_str(), AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST)
+      rc = errno;
   }
   ::close(fd);
   if (rc != 0) return disk_error("cannot write " + final_path.string(), rc);
@@ -134,7 +145,8 @@ postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const s
 template <typename Durable>
 postern::smtp_reply rename_into_place(const std::filesystem::path& tmp, const std::filesystem::path& final_path,
                                       std::string_view head, std::string_view body, Durable make_durable) {
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  // Not O_EXCL: names are per delivery, and a crash may have left this one's temporary file.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) return disk_error("cannot create " + tmp.string(), errno);
   int rc = write_all(fd, head);
   if (rc == 0) rc = write_all(fd, body);
@@ -161,8 +173,8 @@ int file_transport::ensure_dir(const std::filesystem::path& dir) const {
   return 0;
 }
 
-postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir, std::string_view head,
-                                               std::string_view body) const {
+postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir, const std::string& name,
+                                               std::string_view head, std::string_view body) const {
   const bool maildir = layout_ == layout::maildir;
   const auto tmp_dir = maildir ? dir / "tmp" : dir;
   const auto final_dir = maildir ? dir / "new" : dir;
@@ -170,7 +182,6 @@ postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir,
                                : std::vector<std::filesystem::path>{final_dir}) {
     if (int rc = ensure_dir(d); rc != 0) return disk_error("cannot create " + d.string(), rc);
   }
-  const std::string name = unique_name();
   const auto final_path = final_dir / (maildir ? name : name + ".eml");
 
   const auto durable = [this](int fd) { return sync_data(fd); };
@@ -216,6 +227,10 @@ int file_transport::sync_data(int fd) const {
 }
 
 void file_transport::deliver(postern::delivery_request request, postern::delivery_callback done) {
+  if (request.recipients.empty()) {
+    done({});
+    return;
+  }
   const auto& msg = *request.msg;
   const std::string eol = crlf_ ? "\r\n" : "\n";
   // The body is written as it is (CRLF) or converted once (LF), never copied per recipient.
@@ -228,12 +243,15 @@ void file_transport::deliver(postern::delivery_request request, postern::deliver
   if (layout_ == layout::eml) {
     std::string head = return_path;
     for (const auto& r : request.recipients) head += "X-Envelope-To: <" + r.address + ">" + eol;
-    const auto reply = write_file(directory_, head, body);
+    // One file for the part's recipients, named after the first: a part is written whole or
+    // not at all, so its recipients are always retried together.
+    const auto reply = write_file(directory_, delivery_name(msg, request.recipients.front().index), head, body);
     for (const auto& r : request.recipients) results.push_back({r.index, reply, ""});
   } else {
     for (const auto& r : request.recipients) {
       const std::string head = return_path + "Delivered-To: " + r.address + eol;
-      results.push_back({r.index, write_file(directory_ / maildir_name(r.address), head, body), ""});
+      results.push_back(
+          {r.index, write_file(directory_ / maildir_name(r.address), delivery_name(msg, r.index), head, body), ""});
     }
   }
   done(std::move(results));

@@ -38,7 +38,8 @@ class file_transport final : public postern::transport {
   const std::filesystem::path& directory() const noexcept { return directory_; }
 
  private:
-  postern::smtp_reply write_file(const std::filesystem::path& dir, std::string_view head, std::string_view body) const;
+  postern::smtp_reply write_file(const std::filesystem::path& dir, const std::string& name, std::string_view head,
+                                 std::string_view body) const;
   int ensure_dir(const std::filesystem::path& dir) const;
   int sync_directory(const std::filesystem::path& dir) const;
   int sync_data(int fd) const;
@@ -64,6 +65,7 @@ class file_transport final : public postern::transport {
   std::shared_ptr<sync_group> group_for(std::map<std::string, std::shared_ptr<sync_group>>& groups,
                                         const std::string& key) const;
   std::string unique_name() const;
+  std::string delivery_name(const postern::message& msg, std::uint32_t recipient_index) const;
 
   std::string name_host_;  // host name as used in unique file names
   std::filesystem::path directory_;

@@ -102,6 +102,9 @@ void campaign_service::run() {
                                    c.id, c.name);
     store_.abandon(c.id, true);
   }
+  // Campaigns that ended before their final states were kept with them: counted now, while
+  // the spool still has their messages (its history purge comes ten minutes after start).
+  for (const auto& id : store_.ended_without_final_spool()) store_.set_final_spool(id, spool_.campaign_stats(id));
   if (!feeder_.joinable()) feeder_ = std::thread([this] { feeder_loop(); });
 }
 
@@ -306,10 +309,16 @@ std::variant<campaign_state, std::string> campaign_service::change(std::string_v
                                                                    std::string_view action) {
   // Never in the middle of a feeding round: a pause or cancel answered is one the feeder sees.
   std::lock_guard feeding(feed_mutex_);
-  {
-    std::lock_guard lock(status_mutex_);
-    status_cache_.erase(std::string(id));  // whoever acted sees the effect at once
-  }
+  // Whoever acted sees the effect at once: the counts kept for status() go on the way out
+  // (after the action, so that a status() meanwhile cannot keep those from before it).
+  struct forget_counts {
+    campaign_service& service;
+    std::string id;
+    ~forget_counts() {
+      std::lock_guard lock(service.status_mutex_);
+      service.status_cache_.erase(id);
+    }
+  } forget{*this, std::string(id)};
   const auto record = store_.find(tenant, id);
   if (!record) return std::string("no campaign ") + std::string(id);
   const auto now = std::chrono::system_clock::now();
@@ -334,7 +343,7 @@ std::variant<campaign_state, std::string> campaign_service::change(std::string_v
     store_.cancel_pending(id);
     store_.mark_cancelled(id, spool_.cancel_campaign(id));
     // A draft never started: there is no end to report.
-    if (record->state == campaign_state::draft) store_.mark_end_reported(id);
+    if (record->state == campaign_state::draft) store_.mark_end_reported(id, {});  // nothing was spooled
     logging::get("campaign")->info("{}: campaign cancelled", id);
     wake_.notify_all();
     return campaign_state::cancelled;

@@ -165,13 +165,16 @@ campaign_store::campaign_store(const std::filesystem::path& file) {
   db_->exec("PRAGMA journal_mode=WAL");
   db_->exec("PRAGMA synchronous=FULL");  // a campaign's start (and its credits) is durable when it returns
   db_->exec(schema);
-  // Databases from before final_spool.
-  bool has_final_spool = false;
-  {
-    statement columns(*db_, "SELECT name FROM pragma_table_info('campaigns')");
-    while (columns.step()) has_final_spool = has_final_spool || columns.column_text(0) == "final_spool";
-  }
-  if (!has_final_spool) db_->exec("ALTER TABLE campaigns ADD COLUMN final_spool TEXT");
+  // Databases from before final_spool; in one transaction, as another process (a CLI
+  // command) may be opening the same database.
+  spool::in_transaction(*db_, [this] {
+    bool has_final_spool = false;
+    {
+      statement columns(*db_, "SELECT name FROM pragma_table_info('campaigns')");
+      while (columns.step()) has_final_spool = has_final_spool || columns.column_text(0) == "final_spool";
+    }
+    if (!has_final_spool) db_->exec("ALTER TABLE campaigns ADD COLUMN final_spool TEXT");
+  });
 }
 
 campaign_store::~campaign_store() = default;
@@ -327,6 +330,22 @@ std::vector<campaign_record> campaign_store::starting() {
   std::vector<campaign_record> out;
   while (q.step()) out.push_back(campaign_row(q));
   return out;
+}
+
+std::vector<std::string> campaign_store::ended_without_final_spool() {
+  std::lock_guard lock(mutex_);
+  statement q(*db_, "SELECT id FROM campaigns WHERE end_reported = 1 AND final_spool IS NULL");
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.column_text(0));
+  return out;
+}
+
+void campaign_store::set_final_spool(std::string_view id, const spool::spool_stats& final_spool) {
+  locked_write([&] {
+    statement q(*db_, "UPDATE campaigns SET final_spool = ?2 WHERE id = ?1");
+    q.bind(1, id).bind(2, final_spool_text(final_spool));
+    q.run();
+  });
 }
 
 std::int64_t campaign_store::unsent_cost(std::string_view campaign) {

@@ -124,6 +124,10 @@ class campaign_store {
   void abandon(std::string_view id, bool keep_draft);
   /// Campaigns left `starting` by a crash.
   std::vector<campaign_record> starting();
+  /// Ids of campaigns whose end was reported before final_spool existed.
+  std::vector<std::string> ended_without_final_spool();
+  /// Records the final states of an ended campaign's messages (see mark_end_reported).
+  void set_final_spool(std::string_view id, const spool::spool_stats& final_spool);
   /// What the start charged for recipients that were then never sent (dropped when fed, or
   /// cancelled).
   std::int64_t unsent_cost(std::string_view campaign);
@@ -131,7 +135,7 @@ class campaign_store {
   bool set_state(std::string_view id, campaign_state to, std::initializer_list<campaign_state> from,
                  time_point now);
   /// Marks that the policies heard of the campaign's end, and keeps its messages' final states.
-  void mark_end_reported(std::string_view id, const spool::spool_stats& final_spool = {});
+  void mark_end_reported(std::string_view id, const spool::spool_stats& final_spool);
 
   /// Up to `limit` pending recipients, in order.
   std::vector<recipient_row> pending(std::string_view campaign, std::size_t limit);

@@ -26,6 +26,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <set>
 
 #include <sysexits.h>
 
@@ -261,23 +265,32 @@ int serve_command(const config::settings& s) {
   // Content of finished messages is kept for resends, then dropped (spool.keep_content); the
   // messages themselves, with their recipients and events, go after spool.keep_history. On a
   // thread of their own: a purge of many messages takes seconds, which no I/O thread can spare.
-  asio::steady_timer purge_timer(io);
+  // The timer lives on a strand: it is armed from the housekeeping thread's hand-back and
+  // cancelled by the signal handler, on any I/O thread.
+  auto purge_strand = asio::make_strand(io);
+  asio::steady_timer purge_timer(purge_strand);
   asio::thread_pool housekeeping(1);
+  std::atomic<bool> stop_housekeeping{false};  // checked between two rounds of a purge
   std::function<void()> schedule_purge = [&] {
+    if (stop_housekeeping) return;
     purge_timer.expires_after(std::chrono::minutes(10));
     purge_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       asio::post(housekeeping, [&] {
         const auto now = std::chrono::system_clock::now();
         try {
-          if (auto n = spool->purge_content(now))
+          if (auto n = spool->purge_content(now, &stop_housekeeping))
             log->info("dropped the content of {} finished messages older than spool.keep_content", n);
-          if (auto n = spool->purge_history(now - s.spool.keep_history))
+          // A campaign whose end is not reported yet still counts its messages' states.
+          std::set<std::string> open;
+          for (const auto& c : campaign_data->unfinished()) open.insert(c.id);
+          const auto keep = [&open](std::string_view id) { return open.count(std::string(id)) > 0; };
+          if (auto n = spool->purge_history(now - s.spool.keep_history, keep, &stop_housekeeping))
             log->info("deleted {} messages finished longer than spool.keep_history ago", n);
         } catch (const std::exception& e) {
           log->error("could not purge old messages: {}", e.what());
         }
-        asio::post(io, [&] { schedule_purge(); });
+        asio::post(purge_strand, [&] { schedule_purge(); });
       });
     });
   };
@@ -289,7 +302,8 @@ int serve_command(const config::settings& s) {
     if (ec) return;
     log->info("signal {}: stopping; finishing deliveries in progress", signal);
     pickup.stop();
-    purge_timer.cancel();
+    stop_housekeeping = true;
+    asio::post(purge_strand, [&] { purge_timer.cancel(); });
     if (smtp) smtp->stop();
     if (http) http->stop();
     engine.shutdown([&io] { io.stop(); });

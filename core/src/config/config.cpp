@@ -205,11 +205,15 @@ void read_spool(const toml::table& root, settings& s, std::vector<config_error>&
   s.spool.dir = absolute_from(s.server.data_dir, r.string("dir").value_or("spool"));
   s.spool.max_batch = r.count("max_batch", s.spool.max_batch, 1, 100000);
   s.spool.keep_content = r.duration("keep_content").value_or(s.spool.keep_content);
-  s.spool.keep_history = r.duration("keep_history").value_or(s.spool.keep_history);
-  if (s.spool.keep_history < s.spool.keep_content || s.spool.keep_history.count() <= 0) {
+  // Unset, it follows a longer keep_content: a config written before keep_history existed
+  // keeps working as it did.
+  s.spool.keep_history = r.duration("keep_history").value_or(std::max(s.spool.keep_history, s.spool.keep_content));
+  if (s.spool.keep_history < s.spool.keep_content || s.spool.keep_history < std::chrono::hours(1)) {
     const toml::node* node = nullptr;
     if (const auto* t = root["spool"].as_table()) node = t->get("keep_history");
-    r.error(node, "keep_history", "must be at least keep_content, and more than 0s");
+    // An hour at least: the webhook dispatcher and a campaign's end read a finished
+    // message's events a little after it finished.
+    r.error(node, "keep_history", "must be at least keep_content, and at least 1h");
   }
   r.report_unknown_keys();
 }

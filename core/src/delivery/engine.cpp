@@ -100,6 +100,7 @@ void engine::shutdown(std::function<void()> drained) {
     // nothing is recorded for their recipients: those stay due as they were.
     auto parked = std::move(parked_);
     parked_.clear();
+    parked_bytes_ = 0;
     for (auto& p : parked) {
       auto& due = p->owner->due;
       for (const auto& r : p->recipients) {
@@ -145,7 +146,8 @@ void engine::offer(spool::spool::stored_messages messages) {
 bool engine::slot_free() const {
   // Parked deliveries lend their slots to other mail (up to max_parked of them); their
   // messages stay in in_flight_, so that none is started twice.
-  return in_flight_.size() < options_.max_parallel + std::min(parked_.size(), max_parked);
+  const std::size_t lent = parked_bytes_ <= max_parked_bytes ? std::min(parked_.size(), max_parked) : 0;
+  return in_flight_.size() < options_.max_parallel + lent;
 }
 
 void engine::start_waiting() {
@@ -277,6 +279,7 @@ void engine::route(const std::shared_ptr<attempt>& a) {
 void engine::dispatch(std::shared_ptr<part> p) {
   std::chrono::steady_clock::duration wait{};
   if (!limiter_.try_acquire(p->transport->name, p->domain, std::chrono::steady_clock::now(), p->held, wait)) {
+    parked_bytes_ += p->owner->message.msg->raw.size();
     parked_.push_back(std::move(p));
     if (wait > std::chrono::steady_clock::duration::zero()) {
       // A rate limit: come back when a token is there (slots wake us when they free).
@@ -297,6 +300,7 @@ void engine::start_parked() {
   // In arrival order; those that still cannot pass go back in the same order.
   std::deque<std::shared_ptr<part>> waiting;
   waiting.swap(parked_);
+  parked_bytes_ = 0;  // those that park again count again
   while (!waiting.empty()) {
     auto p = std::move(waiting.front());
     waiting.pop_front();

@@ -83,10 +83,13 @@ class engine {
 
   static constexpr std::size_t max_waiting = 100000;
   static constexpr std::size_t max_waiting_bytes = 256ull << 20;
-  /// A delivery held back by a limit does not hold a slot of max_parallel, up to this many:
-  /// mail a limit holds back (a campaign to one rate-limited domain) must not keep other
-  /// mail (an order confirmation elsewhere) from going out.
-  static constexpr std::size_t max_parked = 10000;
+  /// A delivery held back by a limit does not hold a slot of max_parallel, up to this many
+  /// and while their messages take no more than max_parked_bytes: mail a limit holds back (a
+  /// campaign to one rate-limited domain) must not keep other mail (an order confirmation
+  /// elsewhere) from going out. Beyond that, other mail waits again: per-destination queues
+  /// that leave mail for a closed gate in the spool would lift the bound.
+  static constexpr std::size_t max_parked = 1000;
+  static constexpr std::size_t max_parked_bytes = 64ull << 20;
   bool slot_free() const;
   void finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::recipient_result> results);
   void recorded(std::shared_ptr<attempt> a, const spool::attempt_record& record, const std::string& error);
@@ -107,6 +110,7 @@ class engine {
   limiter limiter_;
   // Deliveries held back by a concurrency or rate limit, in arrival order; their messages
   // stay in flight. Tried again when a slot frees or the gate timer fires.
+  std::size_t parked_bytes_ = 0;  // of the messages of parked_, counted per part
   std::deque<std::shared_ptr<part>> parked_;
   boost::asio::steady_timer gate_timer_;
   backoff backoff_;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <stdexcept>
 #include <system_error>
 
@@ -43,6 +44,13 @@ void sync_directory(const std::filesystem::path& dir) {
 /// A segment being made: "<dir>/.new-<pid>-<n>", locked, then linked to its number.
 bool is_new_segment(const std::filesystem::path& file) {
   return file.filename().string().starts_with(".new-");
+}
+
+/// Not touched for a minute.
+bool is_stale(const std::filesystem::path& file) {
+  std::error_code ec;
+  const auto written = std::filesystem::last_write_time(file, ec);
+  return !ec && std::filesystem::file_time_type::clock::now() - written > std::chrono::minutes(1);
 }
 
 }  // namespace
@@ -175,7 +183,13 @@ std::string body_store::read(body_location where, std::uint64_t size) const {
   while (done < size) {
     const auto n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(where.offset + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0) {  // an I/O error, which may pass: not a lost body
+      const int e = errno;
+      ::close(fd);
+      errno = e;
+      fail("could not read " + file.string());
+    }
+    if (n == 0) break;
     done += static_cast<std::size_t>(n);
   }
   ::close(fd);
@@ -187,7 +201,9 @@ std::size_t body_store::remove_unused(const std::function<bool(std::int64_t)>& i
   std::size_t removed = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
     const auto n = segment_of(entry.path());
-    const bool draft = is_new_segment(entry.path());  // left by a crash while being made
+    // A draft left by a crash while it was being made; a young one may be between its
+    // creation and its lock in another process, and is left alone.
+    const bool draft = is_new_segment(entry.path()) && is_stale(entry.path());
     if ((n < 0 && !draft) || (fd_ >= 0 && n == segment_)) continue;
     // Lock first, then ask: a writer holds the segments its uncommitted rows point into
     // locked, so once we hold the lock every row that refers to it is committed and seen.

@@ -826,7 +826,7 @@ std::size_t spool::remove(std::string_view queue_id) {
   return changed;
 }
 
-std::size_t spool::purge_content(time_point now) {
+std::size_t spool::purge_content(time_point now, const std::atomic<bool>* stop) {
   // In rounds of a few thousand messages, each its own operation: a busy gateway finishes
   // hundreds of thousands of messages between two purges, and one UPDATE over all of them
   // would hold the writer thread (and every client waiting for its 250) for seconds.
@@ -847,11 +847,12 @@ std::size_t spool::purge_content(time_point now) {
     });
     if (!error.empty()) throw std::runtime_error(error);
     total += changed;
-    if (changed < static_cast<std::size_t>(round)) return total;
+    if (changed < static_cast<std::size_t>(round) || (stop && *stop)) return total;
   }
 }
 
-std::size_t spool::purge_history(time_point before) {
+std::size_t spool::purge_history(time_point before, const std::function<bool(std::string_view)>& keep_campaign,
+                                 const std::atomic<bool>* stop) {
   // Oldest first, by rowid (insertion order, which is arrival order but for scheduled mail):
   // a round looks at the next rows after the last one it kept, deletes the finished ones, and
   // the walk stops at the first row that arrived after `before` (nothing later finished
@@ -860,10 +861,11 @@ std::size_t spool::purge_history(time_point before) {
   const auto cutoff = to_ms(before);
   std::int64_t after_rowid = 0;
   std::size_t total = 0;
-  for (bool more = true; more;) {
+  for (bool more = true; more && !(stop && *stop);) {
     std::size_t deleted = 0;
     const std::string error = submit_wait([&](writer_statements& s) {
-      statement next(s.db, "SELECT rowid, id, arrival, done_at FROM messages WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
+      statement next(s.db,
+                     "SELECT rowid, id, arrival, done_at, campaign_id FROM messages WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
       next.bind(1, after_rowid).bind(2, round);
       std::vector<std::pair<std::int64_t, std::string>> doomed;
       std::int64_t seen = 0, last = after_rowid;
@@ -875,7 +877,9 @@ std::size_t spool::purge_history(time_point before) {
           reached_cutoff = true;
           break;
         }
-        if (!next.column_is_null(3) && next.column_int(3) < cutoff) doomed.emplace_back(last, next.column_text(1));
+        // A campaign whose end is not reported yet still counts its messages' states.
+        const bool kept = keep_campaign && !next.column_is_null(4) && keep_campaign(next.column_text(4));
+        if (!kept && !next.column_is_null(3) && next.column_int(3) < cutoff) doomed.emplace_back(last, next.column_text(1));
       }
       next.reset();
       statement recipients(s.db, "DELETE FROM recipients WHERE message_id = ?1");

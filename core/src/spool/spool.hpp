@@ -3,6 +3,7 @@
 #include <postern/host.hpp>
 #include <postern/types.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -205,10 +206,13 @@ class spool {
   /// cancelled"; returns their ids. A delivery already under way may still finish.
   std::vector<std::string> cancel_campaign(std::string_view campaign_id);
   /// Drops the content of messages finished longer than keep_content ago; returns how many.
-  std::size_t purge_content(time_point now);
+  /// In rounds; stops between two when `stop` is set (shutdown).
+  std::size_t purge_content(time_point now, const std::atomic<bool>* stop = nullptr);
   /// Deletes messages finished before `before`, with their recipients and events (and their
-  /// bodies); returns how many. In rounds, so that submissions never wait long behind it.
-  std::size_t purge_history(time_point before);
+  /// bodies), except those of campaigns `keep_campaign` names; returns how many. In rounds, so
+  /// that submissions never wait long behind it; stops between two when `stop` is set.
+  std::size_t purge_history(time_point before, const std::function<bool(std::string_view)>& keep_campaign = {},
+                            const std::atomic<bool>* stop = nullptr);
 
  private:
   struct operation {

@@ -79,6 +79,9 @@ TEST(config, spool_history_is_kept_at_least_as_long_as_content) {
   ASSERT_TRUE(ok.value) << all_errors(ok);
   EXPECT_EQ(ok.value->spool.keep_history, std::chrono::hours(24 * 7));
   EXPECT_EQ(parse_text("").value->spool.keep_history, std::chrono::hours(24 * 30));
+  EXPECT_EQ(parse_text("[spool]\nkeep_content = \"60d\"\n").value->spool.keep_history, std::chrono::hours(24 * 60))
+      << "unset, it follows a longer keep_content";
+  EXPECT_FALSE(parse_text("[spool]\nkeep_content = \"0s\"\nkeep_history = \"10m\"\n").value) << "an hour at least";
   auto shorter = parse_text("[spool]\nkeep_content = \"3d\"\nkeep_history = \"1d\"\n");
   ASSERT_FALSE(shorter.value);
   EXPECT_NE(all_errors(shorter).find("spool.keep_history: must be at least keep_content"), std::string::npos)

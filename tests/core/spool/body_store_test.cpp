@@ -108,9 +108,13 @@ TEST(body_store, clean_up_asks_about_a_segment_only_once_it_holds_its_lock) {
 TEST(body_store, what_a_crash_left_half_made_is_cleaned_up) {
   temp_dir dir;
   postern::testing::write_file(dir / ".new-999999-0", "");
+  postern::testing::write_file(dir / ".new-999999-1", "");  // young: maybe being made right now
+  std::filesystem::last_write_time(dir / ".new-999999-0",
+                                   std::filesystem::file_time_type::clock::now() - std::chrono::minutes(5));
   body_store store(dir.path());
   (void)store.remove_unused([](std::int64_t) { return true; });
   EXPECT_FALSE(std::filesystem::exists(dir / ".new-999999-0"));
+  EXPECT_TRUE(std::filesystem::exists(dir / ".new-999999-1"));
 }
 
 TEST(body_store, a_rolled_back_batch_releases_what_it_filled) {

@@ -33,9 +33,13 @@ class file_transport_test : public ::testing::Test {
     return std::make_unique<file_transport>(host_);
   }
 
+  /// A new message each time (its own queue id), to these recipients.
   static postern::delivery_request request(std::vector<std::string> rcpts) {
+    static std::atomic<int> made{0};
     auto msg = std::make_shared<postern::message>();
-    msg->queue_id = "QUEUEID000000001";
+    const auto n = std::to_string(++made);
+    msg->queue_id = "QUEUEID" + std::string(9 - n.size(), '0') + n;
+    msg->arrival = std::chrono::system_clock::now();
     msg->env.mail_from = "shop@example.com";
     for (std::size_t i = 0; i < rcpts.size(); ++i) msg->env.recipients.push_back({static_cast<std::uint32_t>(i), rcpts[i], "", 0});
     msg->raw = "Subject: hi\r\n\r\nline one\r\nline two\r\n";
@@ -87,6 +91,24 @@ TEST_F(file_transport_test, writes_one_eml_per_message_with_crlf) {
   EXPECT_EQ(postern::testing::read_file(files[0]),
             "Return-Path: <shop@example.com>\r\nX-Envelope-To: <a@example.com>\r\nX-Envelope-To: <b@example.com>\r\n"
             "Subject: hi\r\n\r\nline one\r\nline two\r\n");
+}
+
+TEST_F(file_transport_test, a_delivery_repeated_after_a_crash_writes_no_second_copy) {
+  // The engine repeats an attempt whose outcome a crash kept from being recorded: the same
+  // message to the same recipients. Files are named per delivery, so the second finds the first.
+  for (const std::string layout : {"maildir", "eml"}) {
+    auto t = make(dir_ / layout, layout);
+    const auto once = request({"ann@example.com"});
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const auto results = run(*t, once);
+      ASSERT_EQ(results.size(), 1u);
+      EXPECT_EQ(results[0].reply.code, 250) << layout << ": " << results[0].reply.text;
+    }
+    const auto dir = layout == "maildir" ? dir_ / layout / "ann@example.com" / "new" : dir_ / layout;
+    EXPECT_EQ(files_in(dir).size(), 1u) << layout;
+    (void)run(*t, request({"ann@example.com"}));  // another message to the same recipient
+    EXPECT_EQ(files_in(dir).size(), 2u) << layout;
+  }
 }
 
 TEST_F(file_transport_test, bad_settings_are_refused_with_their_origin) {
