@@ -232,6 +232,57 @@ TEST(spool, purge_history_deletes_what_finished_before_the_cutoff_and_nothing_el
   EXPECT_EQ(s.purge_history(cutoff), 0u);
 }
 
+TEST(spool, purge_history_never_lets_an_event_seq_come_round_again) {
+  // The webhook dispatcher reads events after the last seq it saw: a seq handed out twice
+  // would be an event it never sends.
+  temp_dir dir;
+  spool s({dir.path()});
+  const auto id = s.enqueue_wait(make_entry({"a@example.com"})).queue_id;
+  const auto now = std::chrono::system_clock::now();
+  attempt_record done;
+  done.updates.push_back({id, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", ""});
+  done.events.push_back({now, id, "a@example.com", "delivered", "file", {250, "2.0.0", "ok"}});
+  ASSERT_EQ(s.record_wait(done), "");
+  const auto seen = s.events_after(0, 10);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(s.purge_history(std::chrono::system_clock::now() + 1h), 1u);
+
+  const auto next = s.enqueue_wait(make_entry({"b@example.com"})).queue_id;
+  attempt_record later;
+  later.updates.push_back({next, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", ""});
+  later.events.push_back({now, next, "b@example.com", "delivered", "file", {250, "2.0.0", "ok"}});
+  ASSERT_EQ(s.record_wait(later), "");
+  const auto after = s.events_after(seen[0].seq, 10);
+  ASSERT_EQ(after.size(), 1u) << "the new event comes after the cursor";
+  EXPECT_EQ(after[0].event.queue_id, next);
+}
+
+TEST(spool, purge_history_goes_in_rounds_and_keeps_open_campaigns) {
+  temp_dir dir;
+  spool s({dir.path()});
+  constexpr int n = 5002;
+  std::atomic<int> remaining{n};
+  std::promise<void> all;
+  std::vector<std::string> ids(n);
+  for (int i = 0; i < n; ++i) {
+    auto e = make_entry({"a@example.com"});
+    e.msg.campaign_id = i < 2 ? "OPEN" : "";
+    s.enqueue(std::move(e), [&, i](enqueue_result r) {
+      ids[i] = r.queue_id;
+      if (--remaining == 0) all.set_value();
+    });
+  }
+  all.get_future().wait();
+  const auto now = std::chrono::system_clock::now();
+  attempt_record done;
+  for (const auto& id : ids) done.updates.push_back({id, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", ""});
+  ASSERT_EQ(s.record_wait(done), "");
+  const auto keep = [](std::string_view campaign) { return campaign == "OPEN"; };
+  EXPECT_EQ(s.purge_history(std::chrono::system_clock::now() + 1h, keep), static_cast<std::size_t>(n - 2));
+  EXPECT_TRUE(s.load(ids[0]) && s.load(ids[1])) << "a campaign whose end is not reported keeps its messages";
+  EXPECT_FALSE(s.load(ids[n - 1]));
+}
+
 TEST(spool, scheduled_messages_wait_until_due) {
   temp_dir dir;
   spool s({dir.path()});
