@@ -92,9 +92,13 @@ void body_store::open_next_segment() {
   // no other process's clean-up can ever find a numbered segment that is not locked while
   // its writer still appends to it.
   static std::atomic<unsigned> made{0};
-  const auto draft = dir_ / (".new-" + std::to_string(::getpid()) + "-" + std::to_string(made++));
-  const int fd = ::open(draft.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) fail("could not create " + draft.string());
+  std::filesystem::path draft;
+  int fd = -1;
+  while (fd < 0) {  // a crashed process with the same pid may have left one of these names
+    draft = dir_ / (".new-" + std::to_string(::getpid()) + "-" + std::to_string(made++));
+    fd = ::open(draft.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) fail("could not create " + draft.string());
+  }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     ::unlink(draft.c_str());
