@@ -267,11 +267,14 @@ int serve_command(const config::settings& s) {
   // thread of their own: a purge of many messages takes seconds, which no I/O thread can spare.
   // The timer lives on a strand: it is armed from the housekeeping thread's hand-back and
   // cancelled by the signal handler, on any I/O thread.
+  // The pool is declared after everything its task uses, so that it is destroyed (joined)
+  // first.
   auto purge_strand = asio::make_strand(io);
   asio::steady_timer purge_timer(purge_strand);
-  asio::thread_pool housekeeping(1);
   std::atomic<bool> stop_housekeeping{false};  // checked between two rounds of a purge
-  std::function<void()> schedule_purge = [&] {
+  std::function<void()> schedule_purge;
+  asio::thread_pool housekeeping(1);
+  schedule_purge = [&] {
     if (stop_housekeeping) return;
     purge_timer.expires_after(std::chrono::minutes(10));
     purge_timer.async_wait([&](const boost::system::error_code& ec) {
