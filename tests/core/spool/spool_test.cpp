@@ -41,6 +41,28 @@ std::size_t segment_count(const std::filesystem::path& spool_dir) {
   return n;
 }
 
+/// Stores `n` messages at once (each shaped by `shape`, if given) and records them delivered;
+/// their ids, in order.
+std::vector<std::string> delivered_messages(spool& s, int n, const std::function<void(new_entry&, int)>& shape = {}) {
+  std::atomic<int> remaining{n};
+  std::promise<void> all;
+  std::vector<std::string> ids(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    auto e = make_entry({"a@example.com"});
+    if (shape) shape(e, i);
+    s.enqueue(std::move(e), [&, i](enqueue_result r) {
+      ids[static_cast<std::size_t>(i)] = r.queue_id;
+      if (--remaining == 0) all.set_value();
+    });
+  }
+  all.get_future().wait();
+  const auto now = std::chrono::system_clock::now();
+  attempt_record done;
+  for (const auto& id : ids) done.updates.push_back({id, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", ""});
+  EXPECT_EQ(s.record_wait(done), "");
+  return ids;
+}
+
 TEST(spool, stores_and_loads_a_message_exactly) {
   temp_dir dir;
   spool s({dir.path()});
@@ -182,20 +204,8 @@ TEST(spool, purging_many_finished_messages_goes_in_rounds_and_misses_none) {
   temp_dir dir;
   spool s({dir.path(), 1024, nullptr, 1h});
   constexpr int n = 5001;  // one more than a round
-  std::atomic<int> remaining{n};
-  std::promise<void> all;
-  std::vector<std::string> ids(n);
-  for (int i = 0; i < n; ++i) {
-    s.enqueue(make_entry({"a@example.com"}), [&, i](enqueue_result r) {
-      ids[i] = r.queue_id;
-      if (--remaining == 0) all.set_value();
-    });
-  }
-  all.get_future().wait();
+  const auto ids = delivered_messages(s, n);
   const auto now = std::chrono::system_clock::now();
-  attempt_record done;
-  for (const auto& id : ids) done.updates.push_back({id, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", ""});
-  ASSERT_EQ(s.record_wait(done), "");
   EXPECT_EQ(s.purge_content(now + 2h), static_cast<std::size_t>(n));
   EXPECT_TRUE(s.load(ids.front())->msg->raw.empty());
   EXPECT_TRUE(s.load(ids.back())->msg->raw.empty());
@@ -261,22 +271,7 @@ TEST(spool, purge_history_goes_in_rounds_and_keeps_open_campaigns) {
   temp_dir dir;
   spool s({dir.path()});
   constexpr int n = 5002;
-  std::atomic<int> remaining{n};
-  std::promise<void> all;
-  std::vector<std::string> ids(n);
-  for (int i = 0; i < n; ++i) {
-    auto e = make_entry({"a@example.com"});
-    e.msg.campaign_id = i < 2 ? "OPEN" : "";
-    s.enqueue(std::move(e), [&, i](enqueue_result r) {
-      ids[i] = r.queue_id;
-      if (--remaining == 0) all.set_value();
-    });
-  }
-  all.get_future().wait();
-  const auto now = std::chrono::system_clock::now();
-  attempt_record done;
-  for (const auto& id : ids) done.updates.push_back({id, 0, recipient_state::delivered, 1, now, {250, "2.0.0", "ok"}, "file", ""});
-  ASSERT_EQ(s.record_wait(done), "");
+  const auto ids = delivered_messages(s, n, [](new_entry& e, int i) { e.msg.campaign_id = i < 2 ? "OPEN" : ""; });
   const auto keep = [](std::string_view campaign) { return campaign == "OPEN"; };
   EXPECT_EQ(s.purge_history(std::chrono::system_clock::now() + 1h, keep), static_cast<std::size_t>(n - 2));
   EXPECT_TRUE(s.load(ids[0]) && s.load(ids[1])) << "a campaign whose end is not reported keeps its messages";
