@@ -30,6 +30,7 @@ struct engine::attempt {
   std::vector<postern::recipient_result> results;
   std::map<std::uint32_t, std::string> transport_of;  // recipient index -> transport that had it
   std::map<std::uint32_t, std::string> unrouted;      // recipient index -> why no transport
+  std::optional<postern::smtp_reply> failed_early;    // ended before routing, with this reply
 };
 
 /// The recipients of an attempt that go through one transport (and one limited domain).
@@ -216,15 +217,26 @@ void engine::start_attempt(const std::string& queue_id) {
     }
     return;
   } catch (const std::exception& e) {
-    // Anything else may pass (no descriptor free, an I/O error): the next poll tries again.
+    // Anything else may pass (no descriptor free, an I/O error): a temporary failure of this
+    // attempt, deferred on the retry schedule like any other, so that it neither comes back
+    // at every poll nor takes the places of other due mail.
     log()->error("{}: cannot read the message from the spool now: {}", queue_id, e.what());
+    std::optional<spool::queued_message> bare;
+    try {
+      bare = spool_.load(queue_id, false);
+    } catch (const std::exception&) {
+      return;  // the spool itself cannot be read: the next poll tries again
+    }
+    if (!bare || bare->held) return;
+    const postern::smtp_reply reply{451, "4.3.0", std::string("cannot read the message from the spool: ") + e.what()};
+    begin(std::move(*bare), &reply);
     return;
   }
   if (!loaded || loaded->held) return;
   begin(std::move(*loaded));
 }
 
-void engine::begin(spool::queued_message message) {
+void engine::begin(spool::queued_message message, const postern::smtp_reply* fail_all) {
   const std::string queue_id = message.msg->queue_id;
   auto a = std::make_shared<attempt>();
   a->message = std::move(message);
@@ -235,6 +247,11 @@ void engine::begin(spool::queued_message message) {
   }
   if (a->due.empty()) return;
   in_flight_.insert(queue_id);
+  if (fail_all) {
+    a->failed_early = *fail_all;
+    finish_attempt(a, {});
+    return;
+  }
   route(a);
 }
 
@@ -356,7 +373,10 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
     const auto routed = a->transport_of.find(r.rcpt.index);
     const std::string transport = routed == a->transport_of.end() ? std::string() : routed->second;
     const auto unrouted = a->unrouted.find(r.rcpt.index);
-    postern::smtp_reply reply{451, "4.3.5", unrouted == a->unrouted.end() ? "no transport is available" : unrouted->second};
+    postern::smtp_reply reply = a->failed_early ? *a->failed_early
+                                                : postern::smtp_reply{451, "4.3.5", unrouted == a->unrouted.end()
+                                                                                        ? "no transport is available"
+                                                                                        : unrouted->second};
     std::string remote_id;
     std::chrono::seconds retry_after{0};
     if (!transport.empty()) {

@@ -77,7 +77,9 @@ class engine {
   void start_parked();
   void poll();
   void start_attempt(const std::string& queue_id);
-  void begin(spool::queued_message message);
+  /// Starts an attempt of the message's due recipients; with `fail_all`, the attempt ends at
+  /// once with that reply for each of them (no transport is asked).
+  void begin(spool::queued_message message, const postern::smtp_reply* fail_all = nullptr);
   void begin_fresh(const std::shared_ptr<const postern::message>& message);
   void start_waiting();
 

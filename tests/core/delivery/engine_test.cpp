@@ -313,6 +313,33 @@ TEST_F(engine_test, mail_beyond_the_parallel_limit_waits_and_goes_out_exactly_on
   for (const auto& [id, n] : attempts) EXPECT_EQ(n, 1) << id << " was delivered " << n << " times";
 }
 
+TEST_F(engine_test, content_that_cannot_be_read_now_is_a_temporary_failure_on_the_retry_schedule) {
+  spool::new_entry e;
+  e.msg.queue_id = spool::make_queue_id();
+  e.msg.tenant = "shop";
+  e.msg.env.mail_from = "shop@example.com";
+  e.msg.env.recipients.push_back({0, "ann@example.com", "", 0});
+  e.msg.raw = "Subject: large\r\n\r\n" + std::string(100000, 'x') + "\r\n";  // into a segment file
+  e.msg.arrival = std::chrono::system_clock::now();
+  const auto id = spool_.enqueue_wait(std::move(e)).queue_id;
+  // A directory where the segment was: it opens, and every read of it fails (EISDIR), as an
+  // I/O error would.
+  for (const auto& f : std::filesystem::directory_iterator(dir_ / "bodies")) {
+    if (f.path().extension() != ".seg") continue;
+    std::filesystem::remove(f.path());
+    std::filesystem::create_directory(f.path());
+  }
+  start(options({10min}, 0.0));
+  auto m = wait_settled(id, attempted);
+  EXPECT_FALSE(m.held);
+  EXPECT_EQ(m.recipients[0].state, spool::recipient_state::deferred);
+  EXPECT_EQ(m.recipients[0].last_reply.enhanced, "4.3.0");
+  EXPECT_NE(m.recipients[0].last_reply.text.find("cannot read the message from the spool"), std::string::npos)
+      << m.recipients[0].last_reply.text;
+  EXPECT_GT(m.recipients[0].next_attempt, std::chrono::system_clock::now() + 5min) << "on the retry schedule";
+  EXPECT_EQ(transport_->calls.load(), 0);
+}
+
 TEST_F(engine_test, mail_a_limit_holds_back_does_not_keep_other_mail_waiting) {
   engine_options o = options({1min}, 0.2);
   o.max_parallel = 2;
