@@ -165,16 +165,7 @@ campaign_store::campaign_store(const std::filesystem::path& file) {
   db_->exec("PRAGMA journal_mode=WAL");
   db_->exec("PRAGMA synchronous=FULL");  // a campaign's start (and its credits) is durable when it returns
   db_->exec(schema);
-  // Databases from before final_spool; in one transaction, as another process (a CLI
-  // command) may be opening the same database.
-  spool::in_transaction(*db_, [this] {
-    bool has_final_spool = false;
-    {
-      statement columns(*db_, "SELECT name FROM pragma_table_info('campaigns')");
-      while (columns.step()) has_final_spool = has_final_spool || columns.column_text(0) == "final_spool";
-    }
-    if (!has_final_spool) db_->exec("ALTER TABLE campaigns ADD COLUMN final_spool TEXT");
-  });
+  spool::add_column_if_missing(*db_, "campaigns", "final_spool", "TEXT");  // databases from before it
 }
 
 campaign_store::~campaign_store() = default;

@@ -29,8 +29,8 @@ struct engine::attempt {
   std::size_t parts_pending = 0;
   std::vector<postern::recipient_result> results;
   std::map<std::uint32_t, std::string> transport_of;  // recipient index -> transport that had it
-  std::map<std::uint32_t, std::string> unrouted;      // recipient index -> why no transport
-  std::optional<postern::smtp_reply> failed_early;    // ended before routing, with this reply
+  // recipient index -> the reply of a recipient no transport had: why none could
+  std::map<std::uint32_t, postern::smtp_reply> unrouted;
 };
 
 /// The recipients of an attempt that go through one transport (and one limited domain).
@@ -206,34 +206,42 @@ void engine::start_attempt(const std::string& queue_id) {
   try {
     loaded = spool_.load(queue_id, true);
   } catch (const spool::missing_body& e) {
-    // Its content cannot be read (a body segment removed or damaged by hand, or restored
-    // without it): held, so that it is neither retried in a loop nor bounced unseen. The
-    // operator decides (queue show, queue delete).
-    log()->error("{}: cannot read the message from the spool, holding it: {}", queue_id, e.what());
-    try {
-      spool_.hold(queue_id);
-    } catch (const std::exception& held) {
-      log()->error("{}: could not hold it either: {}", queue_id, held.what());
-    }
+    hold_lost(queue_id, e.what());
     return;
   } catch (const std::exception& e) {
-    // Anything else may pass (no descriptor free, an I/O error): a temporary failure of this
-    // attempt, deferred on the retry schedule like any other, so that it neither comes back
-    // at every poll nor takes the places of other due mail.
-    log()->error("{}: cannot read the message from the spool now: {}", queue_id, e.what());
-    std::optional<spool::queued_message> bare;
-    try {
-      bare = spool_.load(queue_id, false);
-    } catch (const std::exception&) {
-      return;  // the spool itself cannot be read: the next poll tries again
-    }
-    if (!bare || bare->held) return;
-    const postern::smtp_reply reply{451, "4.3.0", std::string("cannot read the message from the spool: ") + e.what()};
-    begin(std::move(*bare), &reply);
+    defer_unreadable(queue_id, e.what());
     return;
   }
   if (!loaded || loaded->held) return;
   begin(std::move(*loaded));
+}
+
+void engine::hold_lost(const std::string& queue_id, const std::string& why) {
+  // Its content is gone (a body segment removed or damaged by hand, or a backup restored
+  // without it): held, so that it is neither retried in a loop nor bounced unseen. The
+  // operator decides (queue show, queue delete).
+  log()->error("{}: cannot read the message from the spool, holding it: {}", queue_id, why);
+  try {
+    spool_.hold(queue_id);
+  } catch (const std::exception& e) {
+    log()->error("{}: could not hold it either: {}", queue_id, e.what());
+  }
+}
+
+void engine::defer_unreadable(const std::string& queue_id, const std::string& why) {
+  // It may pass (no descriptor free, an I/O error): a temporary failure of this attempt,
+  // deferred on the retry schedule like any other, so that it neither comes back at every
+  // poll nor takes the places of other due mail.
+  log()->error("{}: cannot read the message from the spool now: {}", queue_id, why);
+  std::optional<spool::queued_message> bare;
+  try {
+    bare = spool_.load(queue_id, false);
+  } catch (const std::exception&) {
+    return;  // the spool itself cannot be read: the next poll tries again
+  }
+  if (!bare || bare->held) return;
+  const postern::smtp_reply reply{451, "4.3.0", "cannot read the message from the spool: " + why};
+  begin(std::move(*bare), &reply);
 }
 
 void engine::begin(spool::queued_message message, const postern::smtp_reply* fail_all) {
@@ -247,8 +255,8 @@ void engine::begin(spool::queued_message message, const postern::smtp_reply* fai
   }
   if (a->due.empty()) return;
   in_flight_.insert(queue_id);
-  if (fail_all) {
-    a->failed_early = *fail_all;
+  if (fail_all) {  // no transport gets it: each due recipient ends with this reply
+    for (const auto& r : a->due) a->unrouted[r.rcpt.index] = *fail_all;
     finish_attempt(a, {});
     return;
   }
@@ -270,7 +278,7 @@ void engine::route(const std::shared_ptr<attempt>& a) {
     }
     if (!d.transport) {
       none_available = true;
-      a->unrouted[r.rcpt.index] = d.reason;
+      a->unrouted[r.rcpt.index] = {451, "4.3.5", d.reason};
       continue;
     }
     const auto domain = domain_of(r.rcpt.address);
@@ -373,10 +381,9 @@ void engine::finish_attempt(std::shared_ptr<attempt> a, std::vector<postern::rec
     const auto routed = a->transport_of.find(r.rcpt.index);
     const std::string transport = routed == a->transport_of.end() ? std::string() : routed->second;
     const auto unrouted = a->unrouted.find(r.rcpt.index);
-    postern::smtp_reply reply = a->failed_early ? *a->failed_early
-                                                : postern::smtp_reply{451, "4.3.5", unrouted == a->unrouted.end()
-                                                                                        ? "no transport is available"
-                                                                                        : unrouted->second};
+    postern::smtp_reply reply = unrouted == a->unrouted.end()
+                                    ? postern::smtp_reply{451, "4.3.5", "no transport is available"}
+                                    : unrouted->second;
     std::string remote_id;
     std::chrono::seconds retry_after{0};
     if (!transport.empty()) {

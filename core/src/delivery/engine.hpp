@@ -77,6 +77,8 @@ class engine {
   void start_parked();
   void poll();
   void start_attempt(const std::string& queue_id);
+  void hold_lost(const std::string& queue_id, const std::string& why);
+  void defer_unreadable(const std::string& queue_id, const std::string& why);
   /// Starts an attempt of the message's due recipients; with `fail_all`, the attempt ends at
   /// once with that reply for each of them (no transport is asked).
   void begin(spool::queued_message message, const postern::smtp_reply* fail_all = nullptr);

@@ -6,8 +6,8 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <set>
 #include <future>
+#include <tuple>
 
 namespace postern::spool {
 
@@ -90,26 +90,18 @@ PRAGMA user_version = 3;  -- schema_version
 
 constexpr std::int64_t schema_version = 3;
 
-/// Brings a database of an earlier version up to the columns this one uses, in one
-/// transaction (another process may be starting on the same spool). A newer database is
+/// Brings a database of an earlier version up to the columns this one uses. A newer one is
 /// refused: an older postern would not know where its large bodies are.
 void migrate(database& db) {
-  in_transaction(db, [&db] {
-    std::int64_t found = 0;
-    std::set<std::string> present;
-    {  // finished before the ALTERs, which a statement still open would block
-      statement version(db, "PRAGMA user_version");
-      if (version.step()) found = version.column_int(0);
-      statement columns(db, "SELECT name FROM pragma_table_info('messages')");
-      while (columns.step()) present.insert(columns.column_text(0));
-    }
-    if (found > schema_version)
-      throw std::runtime_error("the spool database was written by a newer postern (version " + std::to_string(found) +
-                               "; this one knows up to " + std::to_string(schema_version) + ")");
-    // Version 2 kept every body in the database; they stay there, and are read from there.
-    if (!present.count("segment")) db.exec("ALTER TABLE messages ADD COLUMN segment INTEGER");
-    if (!present.count("seg_offset")) db.exec("ALTER TABLE messages ADD COLUMN seg_offset INTEGER");
-  });
+  statement version(db, "PRAGMA user_version");
+  if (version.step() && version.column_int(0) > schema_version)
+    throw std::runtime_error("the spool database was written by a newer postern (version " +
+                             std::to_string(version.column_int(0)) + "; this one knows up to " +
+                             std::to_string(schema_version) + ")");
+  version.reset();
+  // Version 2 kept every body in the database; they stay there, and are read from there.
+  add_column_if_missing(db, "messages", "segment", "INTEGER");
+  add_column_if_missing(db, "messages", "seg_offset", "INTEGER");
 }
 
 /// What drops a message's content, wherever it lies.
@@ -826,84 +818,86 @@ std::size_t spool::remove(std::string_view queue_id) {
   return changed;
 }
 
+std::size_t spool::in_rounds(const std::atomic<bool>* stop,
+                             const std::function<std::pair<std::size_t, bool>(writer_statements&)>& round) {
+  std::size_t total = 0;
+  for (bool more = true; more && !(stop && *stop);) {
+    std::size_t done = 0;
+    const std::string error = submit_wait([&](writer_statements& s) {
+      std::tie(done, more) = round(s);
+      s.clean_now = s.clean_now || done > 0;  // content went: segments may be free
+    });
+    if (!error.empty()) throw std::runtime_error(error);
+    total += done;
+  }
+  return total;
+}
+
+namespace {
+
+// Purges go in rounds of this many messages, each its own writer operation: a busy gateway
+// finishes hundreds of thousands of messages between two purges, and one statement over all
+// of them would hold the writer thread (and every client waiting for its 250) for seconds.
+constexpr std::int64_t purge_round = 5000;
+
+/// One round of purge_history: the messages after `after_rowid`, oldest first, that finished
+/// before `cutoff`; the walk ends at the first that arrived after it (nothing later finished
+/// earlier than its arrival). Moves `after_rowid` on; how many it deleted, and whether to go on.
+std::pair<std::size_t, bool> delete_finished(database& db, std::int64_t cutoff, std::int64_t& after_rowid,
+                                             const std::function<bool(std::string_view)>& keep_campaign) {
+  statement next(db, "SELECT rowid, id, arrival, done_at, campaign_id FROM messages WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
+  next.bind(1, after_rowid).bind(2, purge_round);
+  std::vector<std::pair<std::int64_t, std::string>> doomed;
+  std::int64_t seen = 0;
+  bool more = true;
+  while (more && next.step()) {
+    ++seen;
+    after_rowid = next.column_int(0);
+    more = next.column_int(2) < cutoff;
+    // A campaign whose end is not reported yet still counts its messages' states.
+    const bool kept = keep_campaign && !next.column_is_null(4) && keep_campaign(next.column_text(4));
+    if (more && !kept && !next.column_is_null(3) && next.column_int(3) < cutoff)
+      doomed.emplace_back(after_rowid, next.column_text(1));
+  }
+  next.reset();
+  statement recipients(db, "DELETE FROM recipients WHERE message_id = ?1");
+  // The newest event row stays: seq is its rowid, and SQLite would hand a deleted highest seq
+  // out again, behind the webhook dispatcher's cursor.
+  statement events(db, "DELETE FROM events WHERE message_id = ?1 AND seq < (SELECT MAX(seq) FROM events)");
+  statement message(db, "DELETE FROM messages WHERE rowid = ?1");
+  for (const auto& [rowid, id] : doomed) {
+    recipients.bind(1, id);
+    recipients.run();
+    events.bind(1, id);
+    events.run();
+    message.bind(1, rowid);
+    message.run();
+  }
+  return {doomed.size(), more && seen == purge_round};
+}
+
+}  // namespace
+
 std::size_t spool::purge_content(time_point now, const std::atomic<bool>* stop) {
-  // In rounds of a few thousand messages, each its own operation: a busy gateway finishes
-  // hundreds of thousands of messages between two purges, and one UPDATE over all of them
-  // would hold the writer thread (and every client waiting for its 250) for seconds.
-  constexpr std::int64_t round = 5000;
   const std::string sql = std::string("UPDATE messages SET ") + no_content +
                           " WHERE rowid IN (SELECT rowid FROM messages WHERE done_at IS NOT NULL"
                           " AND (body IS NOT NULL OR segment IS NOT NULL) AND done_at < ?1 LIMIT ?2)";
   const auto before = to_ms(now - options_.keep_content);
-  std::size_t total = 0;
-  for (;;) {
-    std::size_t changed = 0;
-    const std::string error = submit_wait([&](writer_statements& s) {
-      statement drop(s.db, sql.c_str());
-      drop.bind(1, before).bind(2, round);
-      drop.run();
-      changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
-      s.clean_now = s.clean_now || changed > 0;
-    });
-    if (!error.empty()) throw std::runtime_error(error);
-    total += changed;
-    if (changed < static_cast<std::size_t>(round) || (stop && *stop)) return total;
-  }
+  return in_rounds(stop, [&](writer_statements& s) {
+    statement drop(s.db, sql.c_str());
+    drop.bind(1, before).bind(2, purge_round);
+    drop.run();
+    const auto changed = static_cast<std::size_t>(sqlite3_changes(s.db.handle()));
+    return std::pair{changed, changed == static_cast<std::size_t>(purge_round)};
+  });
 }
 
 std::size_t spool::purge_history(time_point before, const std::function<bool(std::string_view)>& keep_campaign,
                                  const std::atomic<bool>* stop) {
-  // Oldest first, by rowid (insertion order, which is arrival order but for scheduled mail):
-  // a round looks at the next rows after the last one it kept, deletes the finished ones, and
-  // the walk stops at the first row that arrived after `before` (nothing later finished
-  // earlier than its arrival).
-  constexpr std::int64_t round = 5000;
-  const auto cutoff = to_ms(before);
   std::int64_t after_rowid = 0;
-  std::size_t total = 0;
-  for (bool more = true; more && !(stop && *stop);) {
-    std::size_t deleted = 0;
-    const std::string error = submit_wait([&](writer_statements& s) {
-      statement next(s.db,
-                     "SELECT rowid, id, arrival, done_at, campaign_id FROM messages WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
-      next.bind(1, after_rowid).bind(2, round);
-      std::vector<std::pair<std::int64_t, std::string>> doomed;
-      std::int64_t seen = 0, last = after_rowid;
-      bool reached_cutoff = false;
-      while (next.step()) {
-        ++seen;
-        last = next.column_int(0);
-        if (next.column_int(2) >= cutoff) {
-          reached_cutoff = true;
-          break;
-        }
-        // A campaign whose end is not reported yet still counts its messages' states.
-        const bool kept = keep_campaign && !next.column_is_null(4) && keep_campaign(next.column_text(4));
-        if (!kept && !next.column_is_null(3) && next.column_int(3) < cutoff) doomed.emplace_back(last, next.column_text(1));
-      }
-      next.reset();
-      statement recipients(s.db, "DELETE FROM recipients WHERE message_id = ?1");
-      // The newest event row stays: seq is its rowid, and SQLite would hand a deleted
-      // highest seq out again, behind the webhook dispatcher's cursor.
-      statement events(s.db, "DELETE FROM events WHERE message_id = ?1 AND seq < (SELECT MAX(seq) FROM events)");
-      statement message(s.db, "DELETE FROM messages WHERE rowid = ?1");
-      for (const auto& [rowid, id] : doomed) {
-        recipients.bind(1, id);
-        recipients.run();
-        events.bind(1, id);
-        events.run();
-        message.bind(1, rowid);
-        message.run();
-      }
-      deleted = doomed.size();
-      after_rowid = last;
-      more = !reached_cutoff && seen == round;
-      s.clean_now = s.clean_now || deleted > 0;
-    });
-    if (!error.empty()) throw std::runtime_error(error);
-    total += deleted;
-  }
-  return total;
+  return in_rounds(stop, [&](writer_statements& s) {
+    return delete_finished(s.db, to_ms(before), after_rowid, keep_campaign);
+  });
 }
 
 std::size_t spool::flush(std::string_view queue_id) {

@@ -226,6 +226,10 @@ class spool {
 
   void submit(operation op);
   std::string submit_wait(std::function<void(writer_statements&)> apply);
+  /// Runs `round` as one writer operation after another until it says there is no more (or
+  /// `stop` is set); the total of what the rounds did.
+  std::size_t in_rounds(const std::atomic<bool>* stop,
+                        const std::function<std::pair<std::size_t, bool>(writer_statements&)>& round);
   void writer_loop();
   void commit_batch(std::vector<operation>& batch);
   void remove_unused_segments();

@@ -100,4 +100,16 @@ bool statement::column_is_null(int index) const { return sqlite3_column_type(stm
 
 int statement::changes() const { return sqlite3_changes(db_.handle()); }
 
+void add_column_if_missing(database& db, std::string_view table, std::string_view column, std::string_view type) {
+  in_transaction(db, [&] {
+    bool present = false;
+    {  // finished before the ALTER, which a statement still open would block
+      statement columns(db, ("SELECT name FROM pragma_table_info('" + std::string(table) + "')").c_str());
+      while (columns.step()) present = present || columns.column_text(0) == column;
+    }
+    if (!present)
+      db.exec(("ALTER TABLE " + std::string(table) + " ADD COLUMN " + std::string(column) + " " + std::string(type)).c_str());
+  });
+}
+
 }  // namespace postern::spool

@@ -89,6 +89,11 @@ void in_transaction(database& db, Body body) {
   }
 }
 
+/// Adds `column` (with its SQL type) to `table` unless it is there: how a database of an
+/// earlier version gains a column. In one transaction, so that two processes opening the
+/// same database at once do not both add it.
+void add_column_if_missing(database& db, std::string_view table, std::string_view column, std::string_view type);
+
 /// Times are stored as milliseconds since the Unix epoch.
 inline std::int64_t to_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();

@@ -98,6 +98,20 @@ class engine_test : public ::testing::Test {
     return r.queue_id;
   }
 
+  /// A message large enough that its body goes to a segment file in the spool's bodies/.
+  std::string enqueue_large(std::string rcpt) {
+    spool::new_entry e;
+    e.msg.queue_id = spool::make_queue_id();
+    e.msg.tenant = "shop";
+    e.msg.env.mail_from = "shop@example.com";
+    e.msg.env.recipients.push_back({0, std::move(rcpt), "", 0});
+    e.msg.raw = "Subject: large\r\n\r\n" + std::string(100000, 'x') + "\r\n";
+    e.msg.arrival = std::chrono::system_clock::now();
+    auto r = spool_.enqueue_wait(std::move(e));
+    EXPECT_TRUE(r.ok) << r.error;
+    return r.queue_id;
+  }
+
   /// Waits (bounded) until `done` holds for the message.
   spool::queued_message wait_settled(const std::string& id, std::function<bool(const spool::queued_message&)> done) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -314,14 +328,7 @@ TEST_F(engine_test, mail_beyond_the_parallel_limit_waits_and_goes_out_exactly_on
 }
 
 TEST_F(engine_test, content_that_cannot_be_read_now_is_a_temporary_failure_on_the_retry_schedule) {
-  spool::new_entry e;
-  e.msg.queue_id = spool::make_queue_id();
-  e.msg.tenant = "shop";
-  e.msg.env.mail_from = "shop@example.com";
-  e.msg.env.recipients.push_back({0, "ann@example.com", "", 0});
-  e.msg.raw = "Subject: large\r\n\r\n" + std::string(100000, 'x') + "\r\n";  // into a segment file
-  e.msg.arrival = std::chrono::system_clock::now();
-  const auto id = spool_.enqueue_wait(std::move(e)).queue_id;
+  const auto id = enqueue_large("ann@example.com");
   // A directory where the segment was: it opens, and every read of it fails (EISDIR), as an
   // I/O error would.
   for (const auto& f : std::filesystem::directory_iterator(dir_ / "bodies")) {
@@ -368,14 +375,7 @@ TEST_F(engine_test, held_mail_is_not_delivered_until_released) {
 }
 
 TEST_F(engine_test, a_message_whose_content_is_gone_is_held_not_retried_or_bounced) {
-  spool::new_entry e;
-  e.msg.queue_id = spool::make_queue_id();
-  e.msg.tenant = "shop";
-  e.msg.env.mail_from = "shop@example.com";
-  e.msg.env.recipients.push_back({0, "ann@example.com", "", 0});
-  e.msg.raw = "Subject: large\r\n\r\n" + std::string(100000, 'x') + "\r\n";  // into a segment file
-  e.msg.arrival = std::chrono::system_clock::now();
-  const auto id = spool_.enqueue_wait(std::move(e)).queue_id;
+  const auto id = enqueue_large("ann@example.com");
   for (const auto& f : std::filesystem::directory_iterator(dir_ / "bodies")) std::filesystem::remove(f.path());
   start();
   auto m = wait_settled(id, [](const spool::queued_message& q) { return q.held; });
