@@ -123,8 +123,8 @@ std::string public_url(const config::settings& s, const ingress::http::server* h
 
 namespace {
 /// The `campaign_completed` webhook of a campaign's tenant, if it has one, queued with the
-/// other webhook deliveries (signed and retried the same way). Its id is the campaign's: a
-/// second call after a crash queues a second delivery that a receiver recognises.
+/// other webhook deliveries (signed and retried the same way). Once per campaign: a second
+/// call (after a crash between the report and its mark) queues nothing.
 void queue_campaign_webhook(store::state_store& state, const postern::campaign_summary& c) {
   const auto hooks = state.webhooks(c.tenant);
   const auto url = hooks.find("campaign_completed");
@@ -141,7 +141,7 @@ void queue_campaign_webhook(store::state_store& state, const postern::campaign_s
   const boost::json::object data{{"event", "campaign_completed"}, {"id", c.id}, {"timestamp", seconds(c.finished)},
                                  {"campaign", std::move(campaign)}};
   state.add_webhook_delivery({0, c.tenant, "campaign_completed", url->second, boost::json::serialize(data), 0},
-                             std::chrono::system_clock::now());
+                             "campaign_completed:" + c.id, std::chrono::system_clock::now());
 }
 /// Drops the content of messages finished longer than spool.keep_content ago, then the
 /// messages finished longer than spool.keep_history ago, but for those of campaigns whose end

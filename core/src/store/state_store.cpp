@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries(
   next_attempt INTEGER NOT NULL,
   state INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(next_attempt) WHERE state = 0;
+-- Keys of deliveries queued at most once (a campaign's end), kept after they are delivered.
+CREATE TABLE IF NOT EXISTS webhook_once(
+  key TEXT PRIMARY KEY,
+  queued INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors(
   name TEXT PRIMARY KEY,
   value INTEGER NOT NULL) WITHOUT ROWID;
@@ -159,12 +163,22 @@ void state_store::add_webhook_deliveries(const std::vector<webhook_delivery>& de
   });
 }
 
-void state_store::add_webhook_delivery(const webhook_delivery& d, std::chrono::system_clock::time_point first_attempt) {
+bool state_store::add_webhook_delivery(const webhook_delivery& d, std::string_view once_key,
+                                       std::chrono::system_clock::time_point first_attempt) {
   std::lock_guard lock(mutex_);
-  statement add(*db_,
-                "INSERT INTO webhook_deliveries(tenant, event_type, url, payload, next_attempt) VALUES(?1, ?2, ?3, ?4, ?5)");
-  add.bind(1, d.tenant).bind(2, d.event_type).bind(3, d.url).bind(4, d.payload).bind(5, to_ms(first_attempt));
-  add.run();
+  bool queued = false;
+  in_transaction(*db_, [&] {
+    statement once(*db_, "INSERT OR IGNORE INTO webhook_once(key, queued) VALUES(?1, ?2)");
+    once.bind(1, once_key).bind(2, now_ms());
+    once.run();
+    if (once.changes() == 0) return;
+    statement add(*db_,
+                  "INSERT INTO webhook_deliveries(tenant, event_type, url, payload, next_attempt) VALUES(?1, ?2, ?3, ?4, ?5)");
+    add.bind(1, d.tenant).bind(2, d.event_type).bind(3, d.url).bind(4, d.payload).bind(5, to_ms(first_attempt));
+    add.run();
+    queued = true;
+  });
+  return queued;
 }
 
 std::vector<webhook_delivery> state_store::due_webhooks(std::chrono::system_clock::time_point now, std::size_t limit) {

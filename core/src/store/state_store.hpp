@@ -57,8 +57,11 @@ class state_store {
   /// transaction. The caller's clock, not the store's: deliveries made in a round are due in it.
   void add_webhook_deliveries(const std::vector<webhook_delivery>& deliveries, std::int64_t cursor,
                               std::chrono::system_clock::time_point first_attempt);
-  /// Queues one delivery that no spool event made (a campaign's end), leaving the cursor.
-  void add_webhook_delivery(const webhook_delivery& delivery, std::chrono::system_clock::time_point first_attempt);
+  /// Queues one delivery that no spool event made (a campaign's end), leaving the cursor,
+  /// unless a delivery was queued under `once_key` before (kept after the delivery is done):
+  /// a caller that asks again after a crash queues nothing twice. True when it was queued.
+  bool add_webhook_delivery(const webhook_delivery& delivery, std::string_view once_key,
+                            std::chrono::system_clock::time_point first_attempt);
   /// Deliveries due now, oldest first.
   std::vector<webhook_delivery> due_webhooks(std::chrono::system_clock::time_point now, std::size_t limit);
   /// A delivery succeeded: it is removed (its outcome is in the spool's event log).

@@ -219,6 +219,24 @@ TEST(state_store, a_failed_delivery_is_due_again_at_its_time_with_its_attempts) 
   EXPECT_EQ(s.due_webhooks(now + 90s, 10)[0].attempts, 2u);
 }
 
+TEST(state_store, a_delivery_under_a_once_key_is_queued_once_even_after_it_was_delivered) {
+  temp_dir dir;
+  const auto file = dir / "state.db";
+  {
+    state_store s(file);
+    EXPECT_TRUE(s.add_webhook_delivery(make_delivery("shop", "end of C1"), "campaign_completed:C1", t0));
+    EXPECT_FALSE(s.add_webhook_delivery(make_delivery("shop", "end of C1 again"), "campaign_completed:C1", t0));
+    EXPECT_TRUE(s.add_webhook_delivery(make_delivery("shop", "end of C2"), "campaign_completed:C2", t0));
+    const auto due = s.due_webhooks(t0, 10);
+    EXPECT_EQ(payloads(due), (std::vector<std::string>{"end of C1", "end of C2"}));
+    s.webhook_done(due[0].id);
+  }
+  // Reopened (a restart after the delivery was made and removed): still not queued again.
+  state_store s(file);
+  EXPECT_FALSE(s.add_webhook_delivery(make_delivery("shop", "end of C1, third"), "campaign_completed:C1", t0));
+  EXPECT_EQ(payloads(s.due_webhooks(t0, 10)), std::vector<std::string>{"end of C2"});
+}
+
 TEST(state_store, done_and_given_up_deliveries_are_never_due) {
   temp_dir dir;
   const auto file = dir / "state.db";
