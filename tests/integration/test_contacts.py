@@ -68,6 +68,11 @@ class Contacts(HttpTestCase):
         self.assertEqual((r.status, r.json()), (200, {"created": 2, "updated": 0}))
         ann = self.listing("?search=ann")[0]
         self.assertEqual((ann["last_name"], ann["lists"]), ("Lee, Jr.", ["news", "offers"]))
+        r = self.request("POST", "/v1/contacts/import", "email,unsubscribed_lists\nann@example.com,offers;tips\n",
+                         content_type="text/csv")
+        self.assertEqual((r.status, r.json()), (200, {"created": 0, "updated": 1}))
+        ann = self.listing("?search=ann")[0]
+        self.assertEqual((ann["lists"], ann["unsubscribed_lists"]), (["news"], ["offers", "tips"]))
         excel = "\ufeffemail,unsubscribed\r\ncarl@example.com,TRUE\r\n"
         r = self.request("POST", "/v1/contacts/import", excel.encode(), content_type="text/csv")
         self.assertEqual((r.status, r.json()["created"]), (200, 1), r)
@@ -114,6 +119,19 @@ class Contacts(HttpTestCase):
             r = self.request("POST", "/v1/activity", body)
             self.assertEqual(r.status, 400, r)
             self.assertIn(needle, r.json()["message"])
+        # An unknown field is named once, with its whole path, at any depth.
+        for path, body, message in [
+            ("/v1/contacts", {"contacts": [{"email": "a@example.com", "colour": 1}]}, "contacts[0].colour: unknown field"),
+            ("/v1/contacts", {"contacts": [{"email": "a@example.com", "consent": {"spam": True}}]},
+             "contacts[0].consent.spam: unknown field"),
+            ("/v1/contacts", {"contacts": [], "contact": [{"email": "a@example.com"}]}, "contact: unknown field"),
+            ("/v1/activity", {"events": [{"email": "a@example.com", "type": "signup", "referrer": "x"}]},
+             "events[0].referrer: unknown field"),
+            ("/v1/activity", {"events": [], "event": []}, "event: unknown field"),
+        ]:
+            r = self.request("POST", path, body)
+            self.assertEqual((r.status, r.json()["message"]), (400, message))
+        self.assertEqual(self.listing(""), [], "nothing of a refused request is stored")
         self.assertEqual(self.request("GET", "/v1/contacts?status=dormant").status, 400)
 
 
@@ -189,6 +207,46 @@ class ContactsCli(HttpTestCase):
         self.assertEqual(bad.returncode, 65)
         self.assertIn("line 2: email: not an address", bad.stderr)
         self.assertEqual(inst.run("contacts", "list", "--tenant", "nobody").returncode, 64)
+
+    def test_json_import_and_list_filters_from_the_command_line(self):
+        inst = self.http_install()
+        upsert = inst.root / "contacts.json"
+        upsert.write_text(json.dumps({"contacts": [
+            {"email": "ann@example.com", "first_name": "Ann", "lists": ["news"], "unsubscribed_lists": ["offers"]},
+            {"email": "bob@example.com", "first_name": "Bob", "consent": {"contact": False}, "lists": ["news"]}]}))
+        out = inst.check_run("contacts", "import", "--tenant", "shop", str(upsert))
+        self.assertIn("2 contacts created, 0 updated for tenant shop", out.stdout)
+        events = inst.root / "events.json"
+        events.write_text(json.dumps({"events": [
+            {"email": "ann@example.com", "type": "order", "products": ["X"], "time": days_ago(3)},
+            {"email": "carl@example.com", "type": "order", "products": ["X"], "time": days_ago(400)}]}))
+        inst.check_run("contacts", "activity", "--tenant", "shop", str(events))
+
+        def listed(*args):
+            lines = inst.check_run("contacts", "list", "--tenant", "shop", *args).stdout.splitlines()
+            return sorted(line.split("\t")[0] for line in lines)
+        # carl is known only from an order of 400 days ago: inactive. An import is an
+        # interaction, so ann and bob are active.
+        self.assertEqual(listed("--list", "news"), ["ann@example.com", "bob@example.com"])
+        self.assertEqual(listed("--status", "active"), ["ann@example.com", "bob@example.com"])
+        self.assertEqual(listed("--status", "inactive"), ["carl@example.com"])
+        self.assertEqual(listed("--search", "car"), ["carl@example.com"])
+        self.assertEqual(listed("--list", "news", "--search", "bob"), ["bob@example.com"])
+        self.assertEqual(listed("--list", "offers"), [])
+        bob = inst.check_run("contacts", "list", "--tenant", "shop", "--search", "bob").stdout
+        self.assertIn("\tno contact", bob)
+
+        self.start(inst)
+        ann = self.request("GET", "/v1/contacts?search=ann").json()["items"][0]
+        self.assertEqual((ann["lists"], ann["unsubscribed_lists"]), (["news"], ["offers"]))
+        upsert.write_text(json.dumps({"contacts": [{"email": "dan@example.com", "consent": {"contact": "yes"}}]}))
+        bad = inst.run("contacts", "import", "--tenant", "shop", str(upsert))
+        self.assertEqual(bad.returncode, 65)
+        self.assertIn("contacts[0].consent.contact: expected true or false", bad.stderr)
+        upsert.write_text('{"contacts": [')
+        bad = inst.run("contacts", "import", "--tenant", "shop", str(upsert))
+        self.assertEqual(bad.returncode, 65)
+        self.assertEqual(len(self.request("GET", "/v1/contacts").json()["items"]), 3, "nothing of a bad file is stored")
 
     def test_activity_and_subscriptions_from_the_command_line(self):
         inst = self.http_install()

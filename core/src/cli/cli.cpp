@@ -83,9 +83,11 @@ int run(int argc, char** argv) {
   contacts_cmd->require_subcommand(1);
   std::string tenant, csv_file, status;
   contacts::contact_query contact_filter;
-  auto* c_import = contacts_cmd->add_subcommand("import", "Create or update contacts from a CSV file (see docs/rest-api.md)");
+  auto* c_import =
+      contacts_cmd->add_subcommand("import", "Create or update contacts from a CSV or JSON file (see docs/rest-api.md)");
   c_import->add_option("--tenant", tenant, "The tenant the contacts belong to")->required();
-  c_import->add_option("file", csv_file, "CSV file whose first line names the columns")->required();
+  c_import->add_option("file", csv_file, "CSV whose first line names the columns, or JSON {\"contacts\": [...]}")
+      ->required();
   std::string activity_file;
   auto* c_activity = contacts_cmd->add_subcommand("activity", "Record orders, cart and wishlist adds, signups from a JSON file");
   c_activity->add_option("--tenant", tenant, "The tenant the contacts belong to")->required();

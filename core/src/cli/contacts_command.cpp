@@ -1,6 +1,7 @@
 #include "cli/cli.hpp"
 
 #include "contacts/activity_json.hpp"
+#include "contacts/contact_json.hpp"
 #include "contacts/contact_store.hpp"
 #include "contacts/csv.hpp"
 #include "ingress/http/json_reader.hpp"
@@ -43,13 +44,24 @@ int contacts_import_command(const config::settings& s, const std::string& tenant
   if (!known_tenant(s, tenant)) return EX_USAGE;
   const auto text = read_whole(file);
   if (!text) return EX_NOINPUT;
-  const auto parsed = contacts::contacts_from_csv(*text);
-  if (!parsed.error.empty()) {
-    std::cerr << file << ": " << parsed.error << '\n';
+  std::vector<contacts::contact_update> updates;
+  std::string error;
+  // JSON as POST /v1/contacts takes it ({"contacts": [...]}), else CSV as /v1/contacts/import.
+  if (const auto first = text->find_first_not_of(" \t\r\n"); first != std::string::npos && (*text)[first] == '{') {
+    const auto body = ingress::http::parse_json_object(*text);
+    error = body.error;
+    if (error.empty()) contacts::read_contact_updates(body.object, std::numeric_limits<std::size_t>::max(), updates, error);
+  } else {
+    auto parsed = contacts::contacts_from_csv(*text);
+    error = std::move(parsed.error);
+    updates = std::move(parsed.contacts);
+  }
+  if (!error.empty()) {
+    std::cerr << file << ": " << error << '\n';
     return EX_DATAERR;
   }
   contacts::contact_store store(s.server.data_dir / "contacts.db");
-  const auto n = store.upsert(tenant, parsed.contacts, std::chrono::system_clock::now());
+  const auto n = store.upsert(tenant, updates, std::chrono::system_clock::now());
   std::cout << n.created << " contacts created, " << n.updated << " updated for tenant " << tenant << '\n';
   return 0;
 }

@@ -9,7 +9,13 @@ using ingress::http::json_reader;
 
 bool read_activity_events(const boost::json::object& body, std::size_t max_events, std::vector<activity>& out,
                           std::string& error) {
-  const auto* list = body.if_contains("events");
+  json_reader top(body);
+  const auto* list = top.value("events");
+  top.refuse_unknown_fields();
+  if (!top.ok()) {
+    error = top.error();
+    return false;
+  }
   if (!list || !list->is_array()) {
     error = "events: expected a list of events";
     return false;
@@ -44,7 +50,7 @@ bool read_activity_events(const boost::json::object& body, std::size_t max_event
     }
     if (r.ok() && e.kind != activity_kind::signup && e.products.empty())
       r.fail("products", "an order, cart or wishlist event names its products");
-    if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+    r.refuse_unknown_fields();
     if (!r.ok()) {
       error = r.error();
       return false;

@@ -21,7 +21,7 @@ bool read_audience(ingress::http::json_reader& r, audience_rule& rule) {
     else
       rule.active_within = std::chrono::hours(24 * days->get_int64());
   }
-  if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+  r.refuse_unknown_fields();
   return r.ok();
 }
 

@@ -85,20 +85,34 @@ csv_table parse_csv(std::string_view text) {
   return out;
 }
 
+namespace {
+/// A cell of list names separated by ';'.
+std::vector<std::string> list_names(std::string_view cell) {
+  std::vector<std::string> names;
+  while (!cell.empty()) {
+    const auto semicolon = cell.find(';');
+    if (auto name = cell.substr(0, semicolon); !name.empty()) names.emplace_back(name);
+    cell = semicolon == std::string_view::npos ? std::string_view() : cell.substr(semicolon + 1);
+  }
+  return names;
+}
+}  // namespace
+
 csv_contacts contacts_from_csv(std::string_view text) {
   // Spreadsheets save "CSV UTF-8" with a byte order mark.
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
   auto table = parse_csv(text);
   if (!table.error.empty()) return {{}, table.error};
   if (table.rows.empty()) return {{}, "the file is empty; the first line names the columns"};
-  static const std::vector<std::string> known{"email",        "first_name", "last_name",    "lists",
-                                              "contact_allowed", "show_name", "show_address", "unsubscribed"};
+  static const std::vector<std::string> known{"email",        "first_name",   "last_name",    "lists",
+                                              "unsubscribed_lists", "contact_allowed", "show_name", "show_address",
+                                              "unsubscribed"};
   std::map<std::string, std::size_t> column;
   for (std::size_t i = 0; i < table.rows[0].size(); ++i) {
     const auto& name = table.rows[0][i];
     if (std::find(known.begin(), known.end(), name) == known.end())
-      return {{}, "line 1: unknown column \"" + name + "\" (known: email, first_name, last_name, lists, contact_allowed, "
-                  "show_name, show_address, unsubscribed)"};
+      return {{}, "line 1: unknown column \"" + name + "\" (known: email, first_name, last_name, lists, "
+                  "unsubscribed_lists, contact_allowed, show_name, show_address, unsubscribed)"};
     column[name] = i;
   }
   if (!column.count("email")) return {{}, "line 1: an email column is needed"};
@@ -113,14 +127,8 @@ csv_contacts contacts_from_csv(std::string_view text) {
     if (!submission::valid_address(u.email)) return {{}, where + "email: not an address"};
     if (column.count("first_name")) u.first_name = row[column["first_name"]];
     if (column.count("last_name")) u.last_name = row[column["last_name"]];
-    if (column.count("lists")) {
-      std::string_view lists = row[column["lists"]];
-      while (!lists.empty()) {
-        const auto semicolon = lists.find(';');
-        if (auto l = lists.substr(0, semicolon); !l.empty()) u.join.emplace_back(l);
-        lists = semicolon == std::string_view::npos ? std::string_view() : lists.substr(semicolon + 1);
-      }
-    }
+    if (column.count("lists")) u.join = list_names(row[column["lists"]]);
+    if (column.count("unsubscribed_lists")) u.leave = list_names(row[column["unsubscribed_lists"]]);
     for (auto [name, target] : {std::pair{"contact_allowed", &u.contact_allowed}, std::pair{"show_name", &u.show_name},
                                 std::pair{"show_address", &u.show_address}, std::pair{"unsubscribed", &u.unsubscribed}}) {
       if (!column.count(name) || row[column[name]].empty()) continue;

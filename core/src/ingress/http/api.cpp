@@ -162,13 +162,13 @@ bool read_native_message(const json::object& body, native_request& request, std:
         if (!data) a.fail("content", "not valid base64");
         else att.data = std::move(*data);
       }
-      if (auto unknown = a.unknown_field(); a.ok() && unknown) a.fail(*unknown, "unknown field");
+      a.refuse_unknown_fields();
       r.adopt(a);
       out.spec.attachments.push_back(std::move(att));
     }
   }
   read_template_fields(r, request);
-  if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+  r.refuse_unknown_fields();
   if (r.ok() && !request.template_name.empty() && (!out.spec.text.empty() || !out.spec.html.empty()))
     r.fail("template", "a template brings its own text and html: leave those out");
   if (r.ok() && !request.per_recipient.empty() && out.spec.to.size() != out.recipients.size())

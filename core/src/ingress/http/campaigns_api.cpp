@@ -139,7 +139,7 @@ std::variant<campaign::definition, response> api::read_campaign(const json::obje
   const auto from = r.string("from");
   if (const auto stream = r.string("stream"); r.ok() && stream && *stream != "marketing")
     r.fail("stream", "campaigns are marketing mail: \"marketing\" or leave it out");
-  if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+  r.refuse_unknown_fields();
   if (r.ok() && from && msg->get_object().contains("from")) r.fail("from", "give the sender here or in message, not both");
   if (!r.ok()) return error_response(400, r.error());
   json::object message_fields = msg->get_object();
@@ -289,7 +289,7 @@ response api::campaign_test(request& req, const tenant_ref& tenant, const campai
   if (!body.error.empty()) return error_response(400, body.error);
   json_reader r(body.object);
   const auto to = r.strings("to");
-  if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+  r.refuse_unknown_fields();
   if (r.ok() && (to.empty() || to.size() > 20)) r.fail("to", "one to 20 addresses");
   if (!r.ok()) return error_response(400, r.error());
   json::array sent;
@@ -340,7 +340,7 @@ response api::audiences_route(request& req, const tenant_ref& tenant, std::strin
       contacts::read_audience(a, rule);
       r.adopt(a);
     }
-    if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+    r.refuse_unknown_fields();
     if (!r.ok()) return error_response(400, r.error());
     const auto canonical = contacts::audience_to_json(rule);
     store.save_audience(tenant.name, {audience_name, json::serialize(canonical), std::chrono::system_clock::now()});

@@ -3,6 +3,7 @@
 
 #include "contacts/contact_store.hpp"
 #include "contacts/activity_json.hpp"
+#include "contacts/contact_json.hpp"
 #include "contacts/audience_json.hpp"
 #include "contacts/csv.hpp"
 #include "ingress/http/api.hpp"
@@ -25,39 +26,6 @@ namespace {
 
 constexpr std::size_t max_batch = 10000;  // contacts or events per request
 constexpr auto activity_window = std::chrono::hours(24 * 365);
-
-/// One contact of a JSON upsert; false with the reader's error set.
-bool read_contact(json_reader& r, contacts::contact_update& u) {
-  u.email = r.string("email").value_or("");
-  if (r.ok() && !submission::valid_address(u.email)) r.fail("email", "not an address");
-  u.first_name = r.string("first_name");
-  u.last_name = r.string("last_name");
-  if (const auto* c = r.value("consent"); c && r.ok()) {
-    if (!c->is_object()) {
-      r.fail("consent", "expected an object");
-    } else {
-      json_reader cr(c->get_object(), r.name("consent."));
-      // Only an explicit true or false changes consent; null is refused, never read as "yes".
-      for (auto [key, target] : {std::pair{"contact", &u.contact_allowed}, std::pair{"show_name", &u.show_name},
-                                 std::pair{"show_address", &u.show_address}}) {
-        const auto* v = cr.value(key);
-        if (!v) continue;
-        if (!v->is_bool()) cr.fail(key, "expected true or false");
-        else *target = v->get_bool();
-      }
-      if (auto unknown = cr.unknown_field(); cr.ok() && unknown) cr.fail(*unknown, "unknown field");
-      r.adopt(cr);
-    }
-  }
-  if (const auto* v = r.value("unsubscribed")) {
-    if (!v->is_bool()) r.fail("unsubscribed", "expected true or false");
-    else u.unsubscribed = v->get_bool();
-  }
-  u.join = r.strings("lists");
-  u.leave = r.strings("unsubscribed_lists");
-  if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
-  return r.ok();
-}
 
 json::object contact_json(const contacts::contact& c, std::chrono::system_clock::time_point active_since) {
   const auto strings = [](const std::vector<std::string>& v) {
@@ -111,26 +79,16 @@ response api::contacts_route(request& req, const tenant_ref& tenant, std::string
   if (rest.empty() && req.method() == bhttp::verb::post) {
     const auto body = parse_json_object(req.body());
     if (!body.error.empty()) return error_response(400, body.error);
-    const auto* list = body.object.if_contains("contacts");
-    if (!list || !list->is_array()) return error_response(400, "contacts: expected a list of contacts");
-    if (list->get_array().size() > max_batch) return error_response(400, "at most 10000 contacts per request");
     std::vector<contacts::contact_update> updates;
-    for (std::size_t i = 0; i < list->get_array().size(); ++i) {
-      const auto& item = list->get_array()[i];
-      const std::string name = "contacts[" + std::to_string(i) + "]";
-      if (!item.is_object()) return error_response(400, name + ": expected an object");
-      json_reader r(item.get_object(), name + ".");
-      contacts::contact_update u;
-      if (!read_contact(r, u)) return error_response(400, r.error());
-      updates.push_back(std::move(u));
-    }
+    std::string error;
+    if (!contacts::read_contact_updates(body.object, max_batch, updates, error)) return error_response(400, error);
     return upserted(store.upsert(tenant.name, updates, now));
   }
   if (rest == "/import") {
     if (req.method() != bhttp::verb::post) return error_response(405, "use POST");
     auto parsed = contacts::contacts_from_csv(req.body());
     if (!parsed.error.empty()) return error_response(400, parsed.error);
-    if (parsed.contacts.size() > max_batch) return error_response(400, "at most 10000 contacts per request");
+    if (parsed.contacts.size() > max_batch) return error_response(400, "at most 10000 contacts at once");
     return upserted(store.upsert(tenant.name, parsed.contacts, now));
   }
   if (rest.starts_with("/") && rest.ends_with("/subscriptions")) {
@@ -156,7 +114,7 @@ response api::contacts_route(request& req, const tenant_ref& tenant, std::string
         else (member.get_bool() ? u.join : u.leave).emplace_back(name);
       }
     }
-    if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+    r.refuse_unknown_fields();
     if (!r.ok()) return error_response(400, r.error());
     store.upsert(tenant.name, {u}, now);
     return json_response(200, contact_json(*store.find(tenant.name, email), now - activity_window));

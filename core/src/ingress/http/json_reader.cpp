@@ -78,11 +78,11 @@ const boost::json::value* json_reader::value(std::string_view key) {
   return object_.if_contains(key);
 }
 
-std::optional<std::string> json_reader::unknown_field() const {
+void json_reader::refuse_unknown_fields() {
+  if (!ok()) return;
   for (const auto& [k, v] : object_) {
-    if (!known_.count(std::string_view(k))) return prefix_ + std::string(k);
+    if (!known_.count(std::string_view(k))) return fail(k, "unknown field");
   }
-  return std::nullopt;
 }
 
 void json_reader::fail(std::string_view key, std::string_view message) {

@@ -29,8 +29,9 @@ class json_reader {
   /// The raw value, for nested reading; nullptr when absent.
   const boost::json::value* value(std::string_view key);
 
-  /// A field that is not one of those read so far, if any.
-  std::optional<std::string> unknown_field() const;
+  /// Fails with "NAME: unknown field" for the first field not read so far, if any and if
+  /// nothing failed before. Call it once every known field was read.
+  void refuse_unknown_fields();
   void fail(std::string_view key, std::string_view message);
   /// Takes over the first problem of a reader of a nested object (its names are full already).
   void adopt(const json_reader& nested) {

@@ -79,7 +79,7 @@ asio::awaitable<response> api::resend(request& req, const tenant_ref& tenant, st
     note = r.string("note").value_or("");
     if (std::any_of(note.begin(), note.end(), [](char c) { return static_cast<unsigned char>(c) < 32 && c != '\n' && c != '\t'; }))
       r.fail("note", "control characters are not allowed (line breaks are)");
-    if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+    r.refuse_unknown_fields();
     if (!r.ok()) co_return error_response(400, r.error());
   }
   std::string raw = found->msg->raw;
@@ -124,7 +124,7 @@ asio::awaitable<response> api::test_send(request& req, const tenant_ref& tenant)
                                ? tenant.settings->sending_domains.front()
                                : services_.hostname;
   const auto from = r.string("from").value_or("postmaster@" + from_domain);
-  if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+  r.refuse_unknown_fields();
   if (r.ok() && !to) r.fail("to", "missing");
   if (!r.ok()) co_return error_response(400, r.error());
   if (!submission::valid_address(*to) || !submission::valid_address(from))

@@ -80,7 +80,7 @@ response api::templates_route(request& req, const tenant_ref& tenant, std::strin
       json_reader r(body.object);
       templates::message_template t{std::string(name), r.string("subject").value_or(""), r.string("text").value_or(""),
                                     r.string("html").value_or(""), false};
-      if (auto unknown = r.unknown_field(); r.ok() && unknown) r.fail(*unknown, "unknown field");
+      r.refuse_unknown_fields();
       if (r.ok() && t.subject.empty()) r.fail("subject", "missing");
       if (r.ok() && t.text.empty() && t.html.empty()) r.fail("text", "text or html is needed");
       if (!r.ok()) return error_response(400, r.error());

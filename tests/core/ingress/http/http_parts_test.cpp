@@ -143,8 +143,8 @@ TEST(json_reader, reads_fields_of_each_kind) {
   EXPECT_TRUE(r.boolean("missing", true));
   EXPECT_TRUE(r.strings("missing").empty());
   EXPECT_TRUE(r.string_map("missing").empty());
+  r.refuse_unknown_fields();
   EXPECT_TRUE(r.ok()) << r.error();
-  EXPECT_EQ(r.unknown_field(), std::nullopt);
 }
 
 TEST(json_reader, errors_name_the_field_and_element) {
@@ -192,13 +192,27 @@ TEST(json_reader, names_a_field_nobody_read) {
   const auto o = object_of(R"({"from":"a@x.example","tracking":true})");
   json_reader r(o);
   r.string("from");
-  EXPECT_EQ(r.unknown_field(), "tracking");
-  r.boolean("tracking", false);
-  EXPECT_EQ(r.unknown_field(), std::nullopt);
-  // Reading a field that is absent does not make another one known.
+  r.refuse_unknown_fields();
+  EXPECT_EQ(r.error(), "tracking: unknown field");
+  json_reader all(o);
+  all.string("from");
+  all.boolean("tracking", false);
+  all.refuse_unknown_fields();
+  EXPECT_TRUE(all.ok()) << all.error();
+  // Reading a field that is absent does not make another one known; the name has its
+  // prefix once.
   json_reader nested(o, "recipients[3].");
   nested.string("missing");
-  EXPECT_THAT(nested.unknown_field().value_or(""), HasSubstr("recipients[3]."));
+  nested.refuse_unknown_fields();
+  EXPECT_EQ(nested.error(), "recipients[3].from: unknown field");
+}
+
+TEST(json_reader, an_earlier_problem_is_kept_over_an_unknown_field) {
+  const auto o = object_of(R"({"from":1,"tracking":true})");
+  json_reader r(o);
+  r.string("from");
+  r.refuse_unknown_fields();
+  EXPECT_EQ(r.error(), "from: expected a string");
 }
 
 // --- parse_json_object -----------------------------------------------------------------------
