@@ -16,6 +16,7 @@ namespace {
 constexpr std::size_t sample_size = 10;
 constexpr std::size_t max_listed = 10000;     // recipients a dry run lists, at most
 constexpr std::size_t feed_batch = 200;       // recipients per round of the feeder
+constexpr std::size_t rounds_per_turn = 25;   // rounds fed before a pause or cancel may act
 constexpr std::size_t record_chunk = 10000;   // recipients per insert at a campaign's start
 
 /// Thrown inside a campaign's start transaction to roll it back when a policy refuses.
@@ -376,9 +377,49 @@ void campaign_service::feeder_loop() {
 
 bool campaign_service::feed_some(const campaign_record& c) {
   std::lock_guard feeding(feed_mutex_);
-  if (store_.state_of(c.id) != campaign_state::sending) return false;  // paused or cancelled since
-  auto rows = store_.pending(c.id, feed_batch);
-  if (rows.empty()) return false;
+  if (store_.state_of(c.id) != campaign_state::sending) return false;
+  // Two rounds overlap: while the spool's writer commits one, this thread walks the next
+  // through the chain. Both are recorded before the turn ends, so a pause or cancel (which
+  // waits for feed_mutex_) never finds a round handed over but not recorded.
+  std::unique_ptr<feed_round> previous;
+  bool fed = false;
+  bool wait_a_little = false;
+  std::int64_t after = 0;
+  const auto record = [&](std::unique_ptr<feed_round> done) {
+    wait_spooled(*done);
+    if (!done->settled.empty()) store_.update(c.id, done->settled);
+    fed = fed || !done->settled.empty();
+    wait_a_little = wait_a_little || done->paced || done->spool_refused;
+  };
+  std::unique_ptr<feed_round> round;
+  try {
+    for (std::size_t turn = 0; turn < rounds_per_turn && !wait_a_little; ++turn) {
+      const auto rows = store_.pending(c.id, feed_batch, after);
+      if (rows.empty()) break;
+      after = rows.back().seq;
+      round = check_round(c, rows);
+      start_spooling(*round);
+      if (previous) record(std::move(previous));
+      wait_a_little = wait_a_little || round->paced;
+      previous = std::move(round);
+    }
+    if (previous) record(std::move(previous));
+  } catch (...) {
+    // The spool still answers for what it was handed: wait before the rounds go. What it
+    // took is found under its origin keys next time.
+    if (round) wait_spooled(*round);
+    if (previous) wait_spooled(*previous);
+    throw;
+  }
+  if (wait_a_little) {
+    std::unique_lock lock(mutex_);
+    wake_.wait_for(lock, retry_pause, [this] { return stopping_; });
+  }
+  return fed;
+}
+
+std::unique_ptr<campaign_service::feed_round> campaign_service::check_round(const campaign_record& c,
+                                                                            const std::vector<recipient_row>& rows) {
   const auto def = definition_of(c);
   const auto info = info_of_record(c);
   std::vector<std::string> emails;
@@ -386,65 +427,79 @@ bool campaign_service::feed_some(const campaign_record& c) {
   std::unordered_map<std::string, contacts::selected_contact> known;
   for (auto& s : contacts_.lookup(c.tenant, emails)) known.emplace(s.person.email, std::move(s));
 
-  std::mutex m;
-  std::condition_variable cv;
-  std::size_t in_flight = 0;
-  bool wait_a_little = false;
-  std::vector<recipient_row> settled;
-  for (auto& row : rows) {
+  auto round = std::make_unique<feed_round>();
+  std::vector<submission::request> requests;
+  std::vector<std::string> keys;
+  for (const auto& row : rows) {
     auto it = known.find(row.email);
     contacts::selected_contact contact;
     if (it != known.end()) contact = it->second;
     else contact.person.email = row.email;  // removed from the contacts since: no facts, policies decide
-    auto req = request_for(def, info, contact, false);
-    // Fed before, and spooled, but not recorded here (a crash, a failed update): the spool has
-    // it under its key. Not checked again: policies that count would count it twice.
-    if (auto queued = spool_.find_origin(req.origin_key)) {
-      std::lock_guard lock(m);
-      settled.push_back({row.seq, row.email, recipient_state::queued, "", "", *queued});
-      continue;
-    }
-    const auto checked = submission_.check(req);
-    if (checked.refusal && checked.refusal->reply.transient()) {
-      wait_a_little = true;  // pacing, or a policy that wants a moment: the rest waits its turn
-      break;
-    }
-    auto outcome = outcome_of(row.email, checked);
-    if (outcome.state == recipient_state::dropped) {
-      outcome.seq = row.seq;
-      std::lock_guard lock(m);
-      settled.push_back(std::move(outcome));
-      continue;
-    }
-    {
-      std::lock_guard lock(m);
-      ++in_flight;
-    }
-    const auto seq = row.seq;
-    const auto email = row.email;
-    submission_.spool_checked(std::move(req), checked, [&, seq, email](postern::submit_result r) {
-      std::lock_guard lock(m);
-      if (r.accepted) {
-        settled.push_back({seq, email, recipient_state::queued, "", "", r.queue_id});
-      } else if (r.reply.transient()) {
-        wait_a_little = true;  // the spool is full or failing: stays pending
-      } else {
-        settled.push_back({seq, email, recipient_state::dropped, "gateway", r.reply.text, ""});
+    requests.push_back(request_for(def, info, contact, false));
+    keys.push_back(requests.back().origin_key);
+  }
+  // Fed before, and spooled, but not recorded here (a crash, a failed update): the spool has
+  // it under its key. Not checked again: policies that count would count it twice.
+  const auto spooled = spool_.find_origins(keys);
+  // What the policies record for the round (frequency counts, say) commits once, before any
+  // of it is spooled: a crash in between counts a message that was not sent, never the reverse.
+  store_.transaction([&] {
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (auto queued = spooled.find(keys[i]); queued != spooled.end()) {
+        round->settled.push_back({rows[i].seq, rows[i].email, recipient_state::queued, "", "", queued->second});
+        continue;
       }
-      --in_flight;
-      cv.notify_all();
-    });
+      auto checked = submission_.check(requests[i]);
+      if (checked.refusal && checked.refusal->reply.transient()) {
+        round->paced = true;  // pacing, or a policy that wants a moment: the rest waits its turn
+        return;
+      }
+      auto outcome = outcome_of(rows[i].email, checked);
+      if (outcome.state == recipient_state::dropped) {
+        outcome.seq = rows[i].seq;
+        round->settled.push_back(std::move(outcome));
+      } else {
+        round->to_spool.push_back({rows[i].seq, rows[i].email, std::move(requests[i]), std::move(checked)});
+      }
+    }
+  });
+  return round;
+}
+
+void campaign_service::start_spooling(feed_round& round) {
+  const auto answered = [&round](std::int64_t seq, const std::string& email, const postern::submit_result& r) {
+    std::lock_guard lock(round.mutex);
+    if (r.accepted) {
+      round.settled.push_back({seq, email, recipient_state::queued, "", "", r.queue_id});
+    } else if (r.reply.transient()) {
+      round.spool_refused = true;  // the spool is full or failing: stays pending
+    } else {
+      round.settled.push_back({seq, email, recipient_state::dropped, "gateway", r.reply.text, ""});
+    }
+    --round.in_flight;
+    round.spooled.notify_all();
+  };
+  for (auto& s : round.to_spool) {
+    {
+      std::lock_guard lock(round.mutex);
+      ++round.in_flight;
+    }
+    try {
+      submission_.spool_checked(std::move(s.request), s.checked,
+                                [answered, seq = s.seq, email = s.email](postern::submit_result r) {
+                                  answered(seq, email, r);
+                                });
+    } catch (...) {
+      std::lock_guard lock(round.mutex);
+      --round.in_flight;  // no answer will come for this one
+      throw;
+    }
   }
-  {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return in_flight == 0; });
-  }
-  if (!settled.empty()) store_.update(c.id, settled);
-  if (wait_a_little) {
-    std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, retry_pause, [this] { return stopping_; });
-  }
-  return !settled.empty();
+}
+
+void campaign_service::wait_spooled(feed_round& round) {
+  std::unique_lock lock(round.mutex);
+  round.spooled.wait(lock, [&] { return round.in_flight == 0; });
 }
 
 void campaign_service::finish_if_done(const campaign_record& c) {

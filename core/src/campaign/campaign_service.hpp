@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -120,8 +121,31 @@ class campaign_service {
   std::optional<report> start(const definition& def, campaign_record record);
   submission::request request_for(const definition& def, const postern::campaign_info& info,
                                   const contacts::selected_contact& c, bool dry_run) const;
+  /// One round of the feeder: up to feed_batch pending recipients of a campaign.
+  struct feed_round {
+    struct to_spool_entry {
+      std::int64_t seq;
+      std::string email;
+      submission::request request;
+      submission::checked checked;
+    };
+    std::vector<to_spool_entry> to_spool;  ///< Passed the chain: handed to the spool.
+    bool paced = false;                    ///< A policy asked for a moment: the rest of the round waits.
+    std::mutex mutex;                      // guards what follows: the spool answers on its thread
+    std::condition_variable spooled;
+    std::size_t in_flight = 0;
+    std::vector<recipient_row> settled;    ///< Queued or dropped: recorded when the round ends.
+    bool spool_refused = false;            ///< The spool was full or failing: try again in a moment.
+  };
   void feeder_loop();
+  /// Feeds a few rounds of a sending campaign; true when a recipient was settled.
   bool feed_some(const campaign_record& c);
+  /// Walks the round's recipients through the chain, in one campaign-store transaction.
+  std::unique_ptr<feed_round> check_round(const campaign_record& c, const std::vector<recipient_row>& rows);
+  /// Hands what passed to the spool; the answers arrive on the spool's thread.
+  void start_spooling(feed_round& round);
+  /// Waits until the spool has answered for every message of the round.
+  void wait_spooled(feed_round& round);
   void finish_if_done(const campaign_record& c);
   postern::campaign_summary summary_of(const campaign_record& c, const postern::campaign_info& info,
                                        const spool::spool_stats& spooled);

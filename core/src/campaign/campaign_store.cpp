@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <unordered_set>
 
 namespace postern::campaign {
 namespace {
@@ -46,7 +47,9 @@ CREATE TABLE IF NOT EXISTS campaign_recipients(
   queue_id TEXT NOT NULL DEFAULT '',
   cost INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(campaign, seq)) WITHOUT ROWID;
--- The feeder takes pending recipients in order; progress counts by state.
+-- The feeder takes pending recipients in order; progress counts by state. Queries by state
+-- name this index (INDEXED BY): without statistics SQLite prefers the primary key and walks
+-- every recipient of the campaign to find the few pending ones.
 CREATE INDEX IF NOT EXISTS campaign_recipients_state ON campaign_recipients(campaign, state, seq);
 CREATE TABLE IF NOT EXISTS audiences(
   tenant TEXT NOT NULL,
@@ -60,6 +63,9 @@ CREATE TABLE IF NOT EXISTS plugin_data(
   value,
   PRIMARY KEY(plugin, key)) WITHOUT ROWID;
 )sql";
+
+constexpr const char* upsert_data =
+    "INSERT INTO plugin_data(plugin, key, value) VALUES(?1, ?2, ?3) ON CONFLICT(plugin, key) DO UPDATE SET value = ?3";
 
 constexpr const char* campaign_columns =
     "SELECT id, tenant, name, state, definition, fingerprint, resend, list, selected, cost, created, finished, "
@@ -198,6 +204,17 @@ auto campaign_store::locked_write(Body body) {
   // Outside a transaction each write is its own (autocommit, fsync'd by synchronous=FULL).
   std::lock_guard lock(mutex_);
   return body();
+}
+
+template <class Use>
+auto campaign_store::with_statement(const char* sql, Use use) {
+  auto& q = statements_[sql];
+  if (!q) q = std::make_unique<statement>(*db_, sql);
+  struct reset_after {
+    statement& q;
+    ~reset_after() { q.reset(); }  // a statement left on a row would hold its read snapshot open
+  } guard{*q};
+  return use(*q);
 }
 
 void campaign_store::insert(const campaign_record& r) {
@@ -341,17 +358,27 @@ void campaign_store::set_final_spool(std::string_view id, const spool::spool_sta
 
 std::int64_t campaign_store::unsent_cost(std::string_view campaign) {
   std::lock_guard lock(mutex_);
-  statement q(*db_, "SELECT COALESCE(SUM(cost), 0) FROM campaign_recipients WHERE campaign = ?1 AND state IN (2, 3)");
+  statement q(*db_, "SELECT COALESCE(SUM(cost), 0) FROM campaign_recipients INDEXED BY campaign_recipients_state "
+                    "WHERE campaign = ?1 AND state IN (2, 3)");
   q.bind(1, campaign);
   return q.step() ? q.column_int(0) : 0;
 }
 
 void campaign_store::mark_cancelled(std::string_view campaign, const std::vector<std::string>& queue_ids) {
+  // One walk over the campaign's queued recipients: queue_id has no index (the feeder would
+  // pay for one on every update), and a lookup per id would scan them all once per id.
+  const std::unordered_set<std::string> cancelled(queue_ids.begin(), queue_ids.end());
   transaction([&] {
-    statement q(*db_, "UPDATE campaign_recipients SET state = 3 WHERE campaign = ?1 AND queue_id = ?2 AND state = 1");
-    for (const auto& id : queue_ids) {
-      q.bind(1, campaign).bind(2, id);
-      q.run();
+    statement queued(*db_, "SELECT seq, queue_id FROM campaign_recipients INDEXED BY campaign_recipients_state "
+                           "WHERE campaign = ?1 AND state = 1");
+    statement mark(*db_, "UPDATE campaign_recipients SET state = 3 WHERE campaign = ?1 AND seq = ?2");
+    queued.bind(1, campaign);
+    std::vector<std::int64_t> seqs;
+    while (queued.step())
+      if (cancelled.contains(queued.column_text(1))) seqs.push_back(queued.column_int(0));
+    for (const auto seq : seqs) {
+      mark.bind(1, campaign).bind(2, seq);
+      mark.run();
     }
   });
 }
@@ -364,11 +391,13 @@ void campaign_store::mark_end_reported(std::string_view id, const spool::spool_s
   });
 }
 
-std::vector<recipient_row> campaign_store::pending(std::string_view campaign, std::size_t limit) {
+std::vector<recipient_row> campaign_store::pending(std::string_view campaign, std::size_t limit,
+                                                   std::int64_t after_seq) {
   std::lock_guard lock(mutex_);
   statement q(*db_, "SELECT seq, email, state, policy, reason, queue_id FROM campaign_recipients "
-                    "WHERE campaign = ?1 AND state = 0 ORDER BY seq LIMIT ?2");
-  q.bind(1, campaign).bind(2, static_cast<std::int64_t>(limit));
+                    "INDEXED BY campaign_recipients_state WHERE campaign = ?1 AND state = 0 AND seq > ?3 "
+                    "ORDER BY seq LIMIT ?2");
+  q.bind(1, campaign).bind(2, static_cast<std::int64_t>(limit)).bind(3, after_seq);
   std::vector<recipient_row> out;
   while (q.step()) out.push_back(recipient_from(q));
   return out;
@@ -414,7 +443,8 @@ recipient_counts campaign_store::counts(std::string_view campaign) {
 
 std::vector<drop_count> campaign_store::drops(std::string_view campaign) {
   std::lock_guard lock(mutex_);
-  statement q(*db_, "SELECT policy, reason, COUNT(*) FROM campaign_recipients WHERE campaign = ?1 AND state = 2 "
+  statement q(*db_, "SELECT policy, reason, COUNT(*) FROM campaign_recipients INDEXED BY campaign_recipients_state "
+                    "WHERE campaign = ?1 AND state = 2 "
                     "GROUP BY policy, reason ORDER BY policy, reason");
   q.bind(1, campaign);
   std::vector<drop_count> out;
@@ -470,19 +500,21 @@ bool campaign_store::delete_audience(std::string_view tenant, std::string_view n
 }
 
 std::optional<std::string> campaign_store::data_get(std::string_view plugin, std::string_view key) {
+  static constexpr const char* sql = "SELECT CAST(value AS TEXT) FROM plugin_data WHERE plugin = ?1 AND key = ?2";
   std::lock_guard lock(mutex_);
-  statement q(*db_, "SELECT CAST(value AS TEXT) FROM plugin_data WHERE plugin = ?1 AND key = ?2");
-  q.bind(1, plugin).bind(2, key);
-  if (!q.step()) return std::nullopt;
-  return q.column_text(0);
+  return with_statement(sql, [&](statement& q) -> std::optional<std::string> {
+    q.bind(1, plugin).bind(2, key);
+    if (!q.step()) return std::nullopt;
+    return q.column_text(0);
+  });
 }
 
 void campaign_store::data_put(std::string_view plugin, std::string_view key, std::string_view value) {
   locked_write([&] {
-    statement q(*db_, "INSERT INTO plugin_data(plugin, key, value) VALUES(?1, ?2, ?3) "
-                      "ON CONFLICT(plugin, key) DO UPDATE SET value = ?3");
-    q.bind(1, plugin).bind(2, key).bind(3, value);
-    q.run();
+    with_statement(upsert_data, [&](statement& q) {
+      q.bind(1, plugin).bind(2, key).bind(3, value);
+      q.run();
+    });
   });
 }
 
@@ -497,17 +529,20 @@ bool campaign_store::data_put_new(std::string_view plugin, std::string_view key,
 
 std::optional<std::int64_t> campaign_store::data_add(std::string_view plugin, std::string_view key, std::int64_t delta,
                                                      std::int64_t ceiling) {
+  static constexpr const char* read_integer =
+      "SELECT CAST(value AS INTEGER) FROM plugin_data WHERE plugin = ?1 AND key = ?2";
   std::optional<std::int64_t> result;
   // Read and write under one lock and one transaction: two callers never both pass the ceiling.
   transaction([&] {
-    statement read(*db_, "SELECT CAST(value AS INTEGER) FROM plugin_data WHERE plugin = ?1 AND key = ?2");
-    read.bind(1, plugin).bind(2, key);
-    const std::int64_t current = read.step() ? read.column_int(0) : 0;
+    const std::int64_t current = with_statement(read_integer, [&](statement& q) {
+      q.bind(1, plugin).bind(2, key);
+      return q.step() ? q.column_int(0) : std::int64_t{0};
+    });
     if (current + delta > ceiling) return;
-    statement write(*db_, "INSERT INTO plugin_data(plugin, key, value) VALUES(?1, ?2, ?3) "
-                          "ON CONFLICT(plugin, key) DO UPDATE SET value = ?3");
-    write.bind(1, plugin).bind(2, key).bind(3, current + delta);
-    write.run();
+    with_statement(upsert_data, [&](statement& q) {
+      q.bind(1, plugin).bind(2, key).bind(3, current + delta);
+      q.run();
+    });
     result = current + delta;
   });
   return result;

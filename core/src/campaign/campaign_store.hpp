@@ -10,10 +10,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace postern::spool {
 class database;
+class statement;
 }
 
 namespace postern::campaign {
@@ -137,8 +139,8 @@ class campaign_store {
   /// Marks that the policies heard of the campaign's end, and keeps its messages' final states.
   void mark_end_reported(std::string_view id, const spool::spool_stats& final_spool);
 
-  /// Up to `limit` pending recipients, in order.
-  std::vector<recipient_row> pending(std::string_view campaign, std::size_t limit);
+  /// Up to `limit` pending recipients after `after_seq`, in order.
+  std::vector<recipient_row> pending(std::string_view campaign, std::size_t limit, std::int64_t after_seq = 0);
   /// Records what became of recipients fed to the spool (state, policy, reason, queue id);
   /// only rows still pending change (a cancelled one stays cancelled).
   void update(std::string_view campaign, const std::vector<recipient_row>& rows);
@@ -168,9 +170,14 @@ class campaign_store {
  private:
   template <class Body>
   auto locked_write(Body body);
+  /// Runs `use` on a statement prepared once for this connection (the plugins' data is read
+  /// and written once per campaign recipient), reset when `use` returns. Under mutex_.
+  template <class Use>
+  auto with_statement(const char* sql, Use use);
 
   std::recursive_mutex mutex_;
   std::unique_ptr<spool::database> db_;
+  std::unordered_map<const char*, std::unique_ptr<spool::statement>> statements_;  // by SQL text's address
   int depth_ = 0;  // transaction nesting, under mutex_
 };
 

@@ -738,12 +738,16 @@ bool spool::campaign_open(std::string_view campaign_id) {
   return q.step();
 }
 
-std::optional<std::string> spool::find_origin(std::string_view origin_key) {
+std::unordered_map<std::string, std::string> spool::find_origins(const std::vector<std::string>& origin_keys) {
   std::lock_guard lock(reader_mutex_);
   statement q(*reader_db_, "SELECT id FROM messages WHERE origin_key = ?1");
-  q.bind(1, origin_key);
-  if (!q.step()) return std::nullopt;
-  return q.column_text(0);
+  std::unordered_map<std::string, std::string> found;
+  for (const auto& key : origin_keys) {
+    q.bind(1, key);
+    if (q.step()) found.emplace(key, q.column_text(0));
+    q.reset();
+  }
+  return found;
 }
 
 std::vector<std::string> spool::cancel_campaign(std::string_view campaign_id) {

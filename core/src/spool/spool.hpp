@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace postern::spool {
@@ -193,8 +194,8 @@ class spool {
   spool_stats campaign_stats(std::string_view campaign_id);
   /// True while a message of the campaign is not finished (one index probe, however large).
   bool campaign_open(std::string_view campaign_id);
-  /// The id of the message stored under an origin key, if any.
-  std::optional<std::string> find_origin(std::string_view origin_key);
+  /// The ids of the messages stored under these origin keys: key → id, for the keys found.
+  std::unordered_map<std::string, std::string> find_origins(const std::vector<std::string>& origin_keys);
 
   // Operator actions (`postern queue …`). Each commits before it returns and answers how many
   // messages (for flush: pending recipients) it changed. An empty id in flush means all.
