@@ -286,7 +286,7 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
   const auto now = std::chrono::steady_clock::now();
   if (large) {
     std::lock_guard lock(status_mutex_);
-    if (auto it = status_cache_.find(id); it != status_cache_.end() && now - it->second.at < status_max_age_) {
+    if (auto it = status_cache_.find(id); it != status_cache_.end() && now - it->second.at < it->second.max_age) {
       p.own = it->second.own;
       p.spooled = it->second.spooled;
       p.drops = it->second.drops;
@@ -299,9 +299,14 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
   p.spooled = p.record.final_spool ? *p.record.final_spool : spool_.campaign_stats(id);
   p.drops = store_.drops(id);
   if (large) {
+    // Kept for at least ten times as long as counting took: however often a progress page
+    // polls, counting takes at most a tenth of the time (and of the spool's reader, which
+    // the feeder shares).
+    const auto counted_in = std::chrono::steady_clock::now() - now;
+    const auto max_age = std::max<std::chrono::steady_clock::duration>(status_max_age_, 10 * counted_in);
     std::lock_guard lock(status_mutex_);
-    std::erase_if(status_cache_, [&](const auto& entry) { return now - entry.second.at >= status_max_age_; });
-    status_cache_[std::string(id)] = {now, p.own, p.spooled, p.drops};
+    std::erase_if(status_cache_, [&](const auto& entry) { return now - entry.second.at >= entry.second.max_age; });
+    status_cache_[std::string(id)] = {now, max_age, p.own, p.spooled, p.drops};
   }
   return p;
 }

@@ -104,7 +104,8 @@ class campaign_service {
   std::optional<report> send_draft(const campaign_record& draft);
 
   /// The record is always read afresh; the counts of a campaign of `large_campaign` recipients
-  /// or more may be up to the constructor's `status_max_age` old (see status_cache_).
+  /// or more may be up to the constructor's `status_max_age` old, or ten times as long as
+  /// counting them took if that is longer (see status_cache_).
   std::optional<progress> status(std::string_view tenant, std::string_view id);
   /// pause, resume or cancel. Answers the new state, or an error text.
   std::variant<campaign_state, std::string> change(std::string_view tenant, std::string_view id, std::string_view action);
@@ -159,11 +160,13 @@ class campaign_service {
   const policies::chain& policies_;
 
   std::function<void(const postern::campaign_summary&)> on_end_;
-  // Counting a million recipients (and joining their spooled messages) takes the better part
-  // of a second and holds the campaign store meanwhile; progress pages poll. So the counts of
-  // a large campaign are kept for a second, and dropped by pause, resume and cancel.
+  // Counting a million recipients (and joining their spooled messages) takes a second or more
+  // and holds the campaign store and the spool's reader meanwhile; progress pages poll. So the
+  // counts of a large campaign are kept for a second, or ten times as long as counting took,
+  // and dropped by pause, resume and cancel.
   struct counted {
     std::chrono::steady_clock::time_point at;
+    std::chrono::steady_clock::duration max_age;
     recipient_counts own;
     spool::spool_stats spooled;
     std::vector<drop_count> drops;
