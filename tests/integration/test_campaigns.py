@@ -175,6 +175,7 @@ class WholeCampaign(CampaignTestCase):
         self.start(self.inst)
         self.inst.wait_for_queue_empty()
         self.assertEqual(len(self.notices()), 1)
+        self.assertEqual([h["event-data"]["id"] for h in hooked], [cid])
 
         # no_resend: the same campaign again is refused, naming the first; resend overrides.
         again = self.request("POST", "/v1/campaigns", self.campaign())
@@ -221,6 +222,25 @@ class OneClickOverHttps(CampaignTestCase):
             self.assertEqual(page.status, 200)
         self.assertTrue(self.ok("GET", "/v1/contacts?search=a2@")["items"][0]["unsubscribed"])
         self.assertNotIn("one-click unsubscribe (RFC 8058) needs an HTTPS link", self.server.log())
+
+
+class ActivityWindowPerRoute(CampaignTestCase):
+    def test_a_lifted_route_reaches_contacts_outside_the_window(self):
+        # The tenant sends its marketing mail through a route of its own (its own Mailgun
+        # domain, say), for which the window is lifted: c, last seen 400 days ago, stays in.
+        own_route = ('[policies.activity_window]\nlifted_routes = ["shop-own"]\n'
+                     '[[delivery.routes]]\nname = "shop-own"\ntenant = "shop"\nstream = "marketing"\n'
+                     'transports = ["file"]\n')
+        self.inst = self.http_install(extra=policies_config() + own_route)
+        self.server = self.start(self.inst)
+        load_shop(self)
+        report = self.ok("POST", "/v1/campaigns", self.campaign(dry_run=True, list_recipients=True))
+        self.assertEqual({(d["policy"], d["reason"]): d["count"] for d in report["drops"]},
+                         {("consent", "unsubscribed"): 1, ("consent", "contact not allowed"): 1})
+        self.assertIn("c@example.com", [r["email"] for r in report["recipients"]])
+        cid = self.ok("POST", "/v1/campaigns", self.campaign(), status=202)["id"]
+        self.wait_state(cid, "finished")
+        self.assertEqual(len(self.delivered_to("c@example.com")), 1)
 
 
 class Refusals(CampaignTestCase):
