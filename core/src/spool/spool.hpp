@@ -245,6 +245,11 @@ class spool {
   std::unique_ptr<database> reader_db_;
   std::unique_ptr<reader_statements> reader_statements_;
   std::mutex reader_mutex_;
+  // A campaign's counts read every message of it (a second or more at a million): on a
+  // connection of their own, so that lookups on the reader (the campaign feeder's, the API's)
+  // do not wait for them.
+  std::unique_ptr<database> counting_db_;
+  std::mutex counting_mutex_;
 
   std::mutex mutex_;
   std::condition_variable wake_;
