@@ -9,29 +9,7 @@ using ingress::http::json_reader;
 
 bool read_activity_events(const boost::json::object& body, std::size_t max_events, std::vector<activity>& out,
                           std::string& error) {
-  json_reader top(body);
-  const auto* list = top.value("events");
-  top.refuse_unknown_fields();
-  if (!top.ok()) {
-    error = top.error();
-    return false;
-  }
-  if (!list || !list->is_array()) {
-    error = "events: expected a list of events";
-    return false;
-  }
-  if (list->get_array().size() > max_events) {
-    error = "at most " + std::to_string(max_events) + " events at once";
-    return false;
-  }
-  for (std::size_t i = 0; i < list->get_array().size(); ++i) {
-    const auto& item = list->get_array()[i];
-    const std::string name = "events[" + std::to_string(i) + "]";
-    if (!item.is_object()) {
-      error = name + ": expected an object";
-      return false;
-    }
-    json_reader r(item.get_object(), name + ".");
+  return ingress::http::read_object_list(body, "events", max_events, [&](json_reader& r) {
     activity e;
     e.email = r.string("email").value_or("");
     if (r.ok() && !submission::valid_address(e.email)) r.fail("email", "not an address");
@@ -51,13 +29,9 @@ bool read_activity_events(const boost::json::object& body, std::size_t max_event
     if (r.ok() && e.kind != activity_kind::signup && e.products.empty())
       r.fail("products", "an order, cart or wishlist event names its products");
     r.refuse_unknown_fields();
-    if (!r.ok()) {
-      error = r.error();
-      return false;
-    }
-    out.push_back(std::move(e));
-  }
-  return true;
+    if (r.ok()) out.push_back(std::move(e));
+    return r.ok();
+  }, error);
 }
 
 }  // namespace postern::contacts

@@ -45,37 +45,11 @@ bool read_contact(json_reader& r, contact_update& u) {
 
 bool read_contact_updates(const boost::json::object& body, std::size_t max_contacts, std::vector<contact_update>& out,
                           std::string& error) {
-  json_reader top(body);
-  const auto* list = top.value("contacts");
-  top.refuse_unknown_fields();
-  if (!top.ok()) {
-    error = top.error();
-    return false;
-  }
-  if (!list || !list->is_array()) {
-    error = "contacts: expected a list of contacts";
-    return false;
-  }
-  if (list->get_array().size() > max_contacts) {
-    error = "at most " + std::to_string(max_contacts) + " contacts at once";
-    return false;
-  }
-  for (std::size_t i = 0; i < list->get_array().size(); ++i) {
-    const auto& item = list->get_array()[i];
-    const std::string name = "contacts[" + std::to_string(i) + "]";
-    if (!item.is_object()) {
-      error = name + ": expected an object";
-      return false;
-    }
-    json_reader r(item.get_object(), name + ".");
+  return ingress::http::read_object_list(body, "contacts", max_contacts, [&](json_reader& r) {
     contact_update u;
-    if (!read_contact(r, u)) {
-      error = r.error();
-      return false;
-    }
-    out.push_back(std::move(u));
-  }
-  return true;
+    if (read_contact(r, u)) out.push_back(std::move(u));
+    return r.ok();
+  }, error);
 }
 
 }  // namespace postern::contacts

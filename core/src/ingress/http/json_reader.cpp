@@ -85,6 +85,32 @@ void json_reader::refuse_unknown_fields() {
   }
 }
 
+bool read_object_list(const boost::json::object& body, std::string_view key, std::size_t max,
+                      const std::function<bool(json_reader&)>& read_item, std::string& error) {
+  json_reader top(body);
+  const auto* list = top.value(key);
+  top.refuse_unknown_fields();
+  const std::string name(key);
+  if (!top.ok()) error = top.error();
+  else if (!list || !list->is_array()) error = name + ": expected a list of " + name;
+  else if (list->get_array().size() > max) error = "at most " + std::to_string(max) + " " + name + " at once";
+  if (!error.empty()) return false;
+  for (std::size_t i = 0; i < list->get_array().size(); ++i) {
+    const auto& item = list->get_array()[i];
+    const auto item_name = name + "[" + std::to_string(i) + "]";
+    if (!item.is_object()) {
+      error = item_name + ": expected an object";
+      return false;
+    }
+    json_reader r(item.get_object(), item_name + ".");
+    if (!read_item(r)) {
+      error = r.error();
+      return false;
+    }
+  }
+  return true;
+}
+
 void json_reader::fail(std::string_view key, std::string_view message) {
   if (error_.empty()) error_ = name(key) + ": " + std::string(message);
 }

@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -47,6 +48,13 @@ class json_reader {
   std::set<std::string, std::less<>> known_;
   std::string error_;
 };
+
+/// Reads a body that is {KEY: [objects]} and nothing else, with at most `max` objects: each
+/// is handed to `read_item` with a reader whose names start "KEY[i].", which answers its
+/// reader's ok(). False with `error` naming the first problem ("KEY: expected a list of KEY",
+/// "at most N KEY at once", "other: unknown field", or the item's).
+bool read_object_list(const boost::json::object& body, std::string_view key, std::size_t max,
+                      const std::function<bool(json_reader&)>& read_item, std::string& error);
 
 /// Parses a JSON text into an object, or says where and why it is not one.
 struct parsed_json {
