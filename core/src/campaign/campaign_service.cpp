@@ -448,18 +448,25 @@ std::unique_ptr<campaign_service::feed_round> campaign_service::check_round(cons
   const auto spooled = spool_.find_origins(keys);
   // What the policies record for the round (frequency counts, say) commits once, before any
   // of it is spooled: a crash in between counts a message that was not sent, never the reverse.
+  // What they record for a recipient that is not sent (a later policy dropped or deferred it)
+  // is undone, whatever the order of the chain.
   store_.transaction([&] {
     for (std::size_t i = 0; i < rows.size(); ++i) {
       if (auto queued = spooled.find(keys[i]); queued != spooled.end()) {
         round->settled.push_back({rows[i].seq, rows[i].email, recipient_state::queued, "", "", queued->second});
         continue;
       }
-      auto checked = submission_.check(requests[i]);
+      submission::checked checked;
+      recipient_row outcome;
+      store_.keep_if([&] {
+        checked = submission_.check(requests[i]);
+        outcome = outcome_of(rows[i].email, checked);
+        return !(checked.refusal && checked.refusal->reply.transient()) && outcome.state != recipient_state::dropped;
+      });
       if (checked.refusal && checked.refusal->reply.transient()) {
         round->paced = true;  // pacing, or a policy that wants a moment: the rest waits its turn
         return;
       }
-      auto outcome = outcome_of(rows[i].email, checked);
       if (outcome.state == recipient_state::dropped) {
         outcome.seq = rows[i].seq;
         round->settled.push_back(std::move(outcome));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <stdexcept>
 #include <unordered_set>
 
 namespace postern::campaign {
@@ -215,6 +216,26 @@ auto campaign_store::with_statement(const char* sql, Use use) {
     ~reset_after() { q.reset(); }  // a statement left on a row would hold its read snapshot open
   } guard{*q};
   return use(*q);
+}
+
+void campaign_store::keep_if(const std::function<bool()>& body) {
+  static constexpr const char* begin = "SAVEPOINT keep_if";
+  static constexpr const char* undo = "ROLLBACK TO keep_if";
+  static constexpr const char* end = "RELEASE keep_if";
+  std::lock_guard lock(mutex_);
+  if (depth_ == 0) throw std::logic_error("campaign_store::keep_if outside a transaction");
+  const auto run = [&](const char* sql) { with_statement(sql, [](statement& q) { q.run(); }); };
+  run(begin);
+  bool keep = false;
+  try {
+    keep = body();
+  } catch (...) {
+    run(undo);
+    run(end);
+    throw;
+  }
+  if (!keep) run(undo);
+  run(end);
 }
 
 void campaign_store::insert(const campaign_record& r) {

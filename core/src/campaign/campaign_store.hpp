@@ -103,6 +103,10 @@ class campaign_store {
   /// Runs `body` in one write transaction; store calls from the same thread inside it join
   /// it. Rolls back and rethrows if `body` throws. Nested calls join the outer transaction.
   void transaction(const std::function<void()>& body);
+  /// Inside a transaction: runs `body` under a savepoint and undoes what the store was told
+  /// meanwhile unless `body` answers true (undone too when it throws). The campaign feeder
+  /// keeps what the policies record for a recipient only when that recipient is sent.
+  void keep_if(const std::function<bool()>& body);
 
   /// Inside a transaction: records the campaign.
   void insert(const campaign_record& record);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <utility>
 
 namespace postern::campaign {
 namespace {
@@ -193,6 +194,44 @@ TEST_F(campaign_service_test, a_recipient_already_in_the_spool_is_not_checked_or
   EXPECT_EQ(queued[0].email, "ann@example.com");
   EXPECT_EQ(queued[0].queue_id, "EARLIERQUEUEID01");
   EXPECT_EQ(spool_.pending().size(), 3u) << "ann's message is not stored twice";
+}
+
+TEST_F(campaign_service_test, what_policies_record_for_a_recipient_not_sent_is_undone) {
+  // A counting policy first (as frequency_cap would be), then one that drops bob and defers
+  // carl once: the counts are of messages that went out, one each, whatever the order.
+  auto counter = std::make_shared<NiceMock<mock_policy>>();
+  auto gate = std::make_shared<NiceMock<mock_policy>>();
+  ON_CALL(*counter, check(_, _)).WillByDefault(Invoke([&](const postern::submission_view& s, postern::policy_stage stage) {
+    if (stage == postern::policy_stage::content && s.campaign && !s.dry_run)
+      for (const auto& r : s.recipients) store_.data_add("counter", r.address, 1, 100);
+    return postern::verdict::accept();
+  }));
+  bool carl_deferred = false;
+  ON_CALL(*gate, check(_, _)).WillByDefault(Invoke([&](const postern::submission_view& s, postern::policy_stage stage) {
+    auto v = postern::verdict::accept();
+    if (stage != postern::policy_stage::content || !s.campaign || s.dry_run) return v;
+    for (const auto& r : s.recipients) {
+      if (r.address == "bob@example.com") v.drops.push_back({r.index, "no bob"});
+      if (r.address == "carl@example.com" && !std::exchange(carl_deferred, true))
+        return postern::verdict::defer(451, "4.7.0", "later");
+    }
+    return v;
+  }));
+  ON_CALL(*gate, on_campaign_start(_)).WillByDefault(Return(postern::verdict::accept()));
+  ON_CALL(*counter, on_campaign_start(_)).WillByDefault(Return(postern::verdict::accept()));
+  policies::chain chain{{{"counter", counter}, {"gate", gate}}};
+  submission::service submission{spool_, chain, {"gw.example"}};
+  campaign_service service{submission, spool_, contacts_, store_, chain};
+  service.run();
+  auto [record, report] = service.create(buyers_of_x(), false);
+  for (int i = 0; i < 500 && store_.counts(record.id).pending > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  service.stop();
+  EXPECT_TRUE(carl_deferred);
+  EXPECT_EQ(store_.counts(record.id).queued, 3u);  // ann, xena, carl
+  EXPECT_EQ(store_.data_get("counter", "ann@example.com"), "1");
+  EXPECT_EQ(store_.data_get("counter", "carl@example.com"), "1") << "a deferred recipient is counted once";
+  EXPECT_EQ(store_.data_get("counter", "bob@example.com"), std::nullopt) << "a dropped recipient is not counted";
 }
 
 TEST_F(campaign_service_test, cancelling_again_is_allowed_and_changes_nothing_more) {
