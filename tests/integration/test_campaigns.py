@@ -330,6 +330,47 @@ class Refusals(CampaignTestCase):
             self.assertEqual(self.request(method, path).status, status, (method, path))
 
 
+class ListCampaignFromATemplate(CampaignTestCase):
+    def test_csv_contacts_a_template_and_a_list_scoped_unsubscribe(self):
+        self.inst = self.http_install(extra=policies_config())
+        self.server = self.start(self.inst)
+        # Contacts from a shop's CSV export, then their orders.
+        csv = ("email,first_name,lists,unsubscribed_lists\n"
+               "gus@example.com,Gus,news;offers,\n"
+               "hal@example.com,Hal,news,\n"
+               "ivy@example.com,Ivy,,news\n")
+        r = self.request("POST", "/v1/contacts/import", csv, content_type="text/csv")
+        self.assertEqual((r.status, r.json()), (200, {"created": 3, "updated": 0}))
+        events = [{"email": a, "type": "order", "products": ["X"], "time": days_ago(5)}
+                  for a in ("gus@example.com", "hal@example.com", "ivy@example.com")]
+        self.assertEqual(self.request("POST", "/v1/activity", {"events": events}).status, 200)
+        r = self.request("PUT", "/v1/templates/newsletter",
+                         {"subject": "{{ company_name }} news for {{ month }}",
+                          "text": "This month: {{ headline }}. https://shop.example/news\n"})
+        self.assertEqual(r.status, 201, r)
+        body = {"name": "November news", "audience": {"bought_any": ["X"]}, "list": "news",
+                "message": {"from": "Shop <news@shop.example>", "template": "newsletter",
+                            "variables": {"company_name": "Shop", "month": "November", "headline": "Z is back"}}}
+        report = self.ok("POST", "/v1/campaigns", dict(body, dry_run=True, list_recipients=True))
+        # ivy left the list: consent drops her for a campaign to it.
+        self.assertEqual([(d["policy"], d["reason"]) for d in report["drops"]],
+                         [("consent", "unsubscribed from list news")])
+        cid = self.ok("POST", "/v1/campaigns", body, status=202)["id"]
+        self.wait_state(cid, "finished")
+        got = self.delivered_to("gus@example.com")[0]
+        self.assertEqual(got["Subject"], "Shop news for November")
+        self.assertIn("This month: Z is back.", got.get_content())
+        self.assertEqual(len(self.delivered_to("hal@example.com")), 1)
+        self.assertEqual(self.delivered_to("ivy@example.com"), [])
+        # The link leaves the campaign's list only: gus stays on offers and subscribed overall.
+        link = re.fullmatch(r"<(http://[^>]+)>", got["List-Unsubscribe"]).group(1)
+        with urllib.request.urlopen(urllib.request.Request(link, data=b"List-Unsubscribe=One-Click", method="POST"),
+                                    timeout=10) as page:
+            self.assertEqual(page.status, 200)
+        gus = self.ok("GET", "/v1/contacts?search=gus@")["items"][0]
+        self.assertEqual((gus["unsubscribed"], gus["lists"], gus["unsubscribed_lists"]), (False, ["offers"], ["news"]))
+
+
 class SavedAudiences(CampaignTestCase):
     def test_save_list_use_and_delete(self):
         self.begin()
