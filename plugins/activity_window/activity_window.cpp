@@ -1,5 +1,7 @@
 #include "activity_window.hpp"
 
+#include <postern/setting_text.hpp>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -36,6 +38,10 @@ postern::verdict activity_window::check(const postern::submission_view& s, poste
     v.drops.push_back({s.recipients[i].index, "inactive for more than " + days + " days"});
   }
   return v;
+}
+
+std::vector<std::pair<std::string, std::string>> activity_window::settings() const {
+  return {{"days", std::to_string(window_.count() / 24)}, {"lifted_routes", postern::setting_text(lifted_routes_)}};
 }
 
 }  // namespace postern::policies

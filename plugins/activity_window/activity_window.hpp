@@ -14,6 +14,7 @@ namespace postern::policies {
 class activity_window final : public postern::policy {
  public:
   explicit activity_window(postern::host& host);
+  std::vector<std::pair<std::string, std::string>> settings() const override;
   postern::verdict check(const postern::submission_view& submission, postern::policy_stage stage) override;
 
  private:

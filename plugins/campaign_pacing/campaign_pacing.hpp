@@ -15,6 +15,7 @@ namespace postern::policies {
 class campaign_pacing final : public postern::policy {
  public:
   explicit campaign_pacing(postern::host& host);
+  std::vector<std::pair<std::string, std::string>> settings() const override;
   postern::verdict check(const postern::submission_view& submission, postern::policy_stage stage) override;
   void on_campaign_end(const postern::campaign_summary& summary) override;
 
@@ -26,6 +27,7 @@ class campaign_pacing final : public postern::policy {
 
   double rate_;   // messages per second per campaign
   double burst_;  // bucket size
+  bool per_minute_ = false;  // the rate was given per minute
   std::mutex mutex_;
   std::map<std::string, bucket> buckets_;  // by campaign id
 };

@@ -1,5 +1,7 @@
 #include "completion_notice.hpp"
 
+#include <postern/setting_text.hpp>
+
 #include <ctime>
 
 namespace postern::policies {
@@ -80,6 +82,10 @@ void completion_notice::on_campaign_end(const postern::campaign_summary& s) {
     if (r.accepted) host.log(postern::log_level::info, id + ": completion notice queued as " + r.queue_id);
     else host.log(postern::log_level::error, id + ": completion notice refused: " + r.reply.text);
   });
+}
+
+std::vector<std::pair<std::string, std::string>> completion_notice::settings() const {
+  return {{"from", postern::setting_text(from_)}};
 }
 
 }  // namespace postern::policies

@@ -13,6 +13,7 @@ namespace postern::policies {
 class completion_notice final : public postern::policy {
  public:
   explicit completion_notice(postern::host& host);
+  std::vector<std::pair<std::string, std::string>> settings() const override;
   postern::verdict check(const postern::submission_view&, postern::policy_stage) override {
     return postern::verdict::accept();
   }

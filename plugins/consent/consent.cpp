@@ -1,5 +1,7 @@
 #include "consent.hpp"
 
+#include <postern/setting_text.hpp>
+
 #include <algorithm>
 
 namespace postern::policies {
@@ -37,6 +39,10 @@ postern::verdict consent::check(const postern::submission_view& s, postern::poli
       v.add_headers.push_back({"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"});
   }
   return v;
+}
+
+std::vector<std::pair<std::string, std::string>> consent::settings() const {
+  return {{"list_unsubscribe", postern::setting_text(add_headers_)}, {"mailto", postern::setting_text(mailto_)}};
 }
 
 }  // namespace postern::policies

@@ -11,6 +11,7 @@ namespace postern::policies {
 class consent final : public postern::policy {
  public:
   explicit consent(postern::host& host);
+  std::vector<std::pair<std::string, std::string>> settings() const override;
   postern::verdict check(const postern::submission_view& submission, postern::policy_stage stage) override;
 
  private:

@@ -43,4 +43,10 @@ void credits::on_campaign_end(const postern::campaign_summary& summary) {
                                           " credits for recipients never sent");
 }
 
+std::vector<std::pair<std::string, std::string>> credits::settings() const {
+  return {{"prospect_cost", std::to_string(prospect_cost_)},
+          {"buyer_cost", std::to_string(buyer_cost_)},
+          {"other_cost", std::to_string(other_cost_)}};
+}
+
 }  // namespace postern::policies

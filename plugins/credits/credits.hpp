@@ -14,6 +14,7 @@ namespace postern::policies {
 class credits final : public postern::policy {
  public:
   explicit credits(postern::host& host);
+  std::vector<std::pair<std::string, std::string>> settings() const override;
   postern::verdict check(const postern::submission_view& submission, postern::policy_stage stage) override;
   postern::verdict on_campaign_start(const postern::campaign_summary& summary) override;
   /// Gives back what the start charged for recipients never sent.

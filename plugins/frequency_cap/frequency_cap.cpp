@@ -1,6 +1,7 @@
 #include "frequency_cap.hpp"
 
 #include <postern/duration.hpp>
+#include <postern/setting_text.hpp>
 
 #include <cctype>
 #include <stdexcept>
@@ -34,6 +35,10 @@ postern::verdict frequency_cap::check(const postern::submission_view& s, postern
       v.drops.push_back({r.index, "frequency cap: " + std::to_string(max_) + " marketing messages per " + window_text_});
   }
   return v;
+}
+
+std::vector<std::pair<std::string, std::string>> frequency_cap::settings() const {
+  return {{"max", std::to_string(max_)}, {"window", postern::setting_text(window_text_)}};
 }
 
 }  // namespace postern::policies

@@ -13,6 +13,7 @@ namespace postern::policies {
 class frequency_cap final : public postern::policy {
  public:
   explicit frequency_cap(postern::host& host);
+  std::vector<std::pair<std::string, std::string>> settings() const override;
   postern::verdict check(const postern::submission_view& submission, postern::policy_stage stage) override;
 
  private:

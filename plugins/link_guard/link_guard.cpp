@@ -1,5 +1,7 @@
 #include "link_guard.hpp"
 
+#include <postern/setting_text.hpp>
+
 #include <gmime/gmime.h>
 
 #include <algorithm>
@@ -151,6 +153,11 @@ postern::verdict link_guard::check(const postern::submission_view& s, postern::p
   for (std::size_t i = 0; i < offending.size() && i < 10; ++i) list += (i ? ", " : "") + offending[i];
   if (offending.size() > 10) list += " and " + std::to_string(offending.size() - 10) + " more";
   return postern::verdict::reject(550, "5.7.1", "Links outside the allowed domains: " + list);
+}
+
+std::vector<std::pair<std::string, std::string>> link_guard::settings() const {
+  return {{"allow_sender_domain", postern::setting_text(allow_sender_domain_)},
+          {"allowed_everywhere", postern::setting_text(allowed_everywhere_)}};
 }
 
 }  // namespace postern::policies

@@ -16,6 +16,7 @@ namespace postern::policies {
 class link_guard final : public postern::policy {
  public:
   explicit link_guard(postern::host& host);
+  std::vector<std::pair<std::string, std::string>> settings() const override;
   postern::verdict check(const postern::submission_view& submission, postern::policy_stage stage) override;
 
   /// Every http(s) URL in the message's text parts, decoded (exposed for tests). A member:

@@ -127,18 +127,28 @@ class Plugins(PosternTestCase):
         self.assertEqual(rows2[os.path.join(TEST_PLUGIN_DIR, "postern-scripted.so")]["available"], "yes")
 
     def test_policies_show_their_place_in_the_chain_and_their_settings(self):
-        inst = self.install(extra='[policies]\norder = ["consent", "credits"]\n'
-                                  '[policies.credits]\nprospect_cost = 4\n[policies.credits.grants]\nshop = 100\n')
+        inst = self.install(extra='[policies]\norder = ["consent", "credits", "frequency_cap", "campaign_pacing", '
+                                  '"activity_window", "no_resend"]\n'
+                                  '[policies.credits]\nprospect_cost = 4\n[policies.credits.grants]\nshop = 100\n'
+                                  '[policies.campaign_pacing]\nper_minute = 30\n')
         proc = inst.check_run("plugins")
         rows = plugin_rows(proc.stdout)
         by_name = {r["name"]: r for r in rows.values()}
         self.assertEqual(by_name["consent"]["reason"], "in the chain, position 1")
         self.assertEqual(by_name["credits"]["reason"], "in the chain, position 2")
         self.assertEqual(by_name["link_guard"]["reason"], "loaded; not in [policies] order")
-        self.assertIn("policy chain: consent -> credits", proc.stdout)
-        self.assertIn("[policies.consent]  # defaults", proc.stdout)
-        self.assertRegex(proc.stdout, r"\[policies\.credits\]\nprospect_cost = 4\n")
+        self.assertIn("policy chain: consent -> credits -> frequency_cap -> campaign_pacing -> activity_window -> "
+                      "no_resend", proc.stdout)
+        # Each policy's settings in effect, the defaults marked, then the config's own tables.
+        self.assertIn('[policies.consent]\nlist_unsubscribe = true  # default\nmailto = ""  # default\n', proc.stdout)
+        self.assertIn("[policies.credits]\nprospect_cost = 4\nbuyer_cost = 0  # default\nother_cost = 0  # default\n",
+                      proc.stdout)
         self.assertRegex(proc.stdout, r"\[policies\.credits\.grants\]\s+shop = 100")
+        self.assertIn('[policies.frequency_cap]\nmax = 3  # default\nwindow = "7d"  # default\n', proc.stdout)
+        # The rate as it was given; the burst's default follows from it.
+        self.assertIn("[policies.campaign_pacing]\nper_minute = 30\nburst = 1  # default\n", proc.stdout)
+        self.assertIn("[policies.activity_window]\ndays = 365  # default\nlifted_routes = []  # default\n", proc.stdout)
+        self.assertIn("[policies.no_resend]\n# no settings\n", proc.stdout)
 
         bad = self.install(extra='[policies]\norder = ["frequency_cap"]\n[policies.frequency_cap]\nwindow = "soon"\n')
         proc = bad.run("plugins")

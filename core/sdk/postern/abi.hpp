@@ -12,7 +12,8 @@
 /// 3: campaigns: submission_view::campaign and ::contacts, policy_stage::campaign, verdict::cost,
 ///    policy::on_campaign_start/on_campaign_end, host::store, host::unsubscribe_url, host::route_of,
 ///    new_message::origin_key.
-#define POSTERN_SDK_ABI_VERSION 3
+/// 4: policy::settings.
+#define POSTERN_SDK_ABI_VERSION 4
 #endif
 
 namespace postern {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace postern {
@@ -134,20 +135,28 @@ struct campaign_summary {
 class policy {
  public:
   virtual ~policy() = default;
-  /// Decides on a submission at one stage.
+  /// Decides on a submission at one stage. When a campaign's recipient is handed over, what
+  /// the policy writes to `host::store()` here is undone unless the whole chain lets that
+  /// recipient through (a later policy may drop or defer it).
   virtual verdict check(const submission_view& submission, policy_stage stage) = 0;
   /// Learns the outcome of a delivery. Default: ignore.
   virtual void on_outcome(const outcome_event&) {}
   /// A campaign is about to be sent (never called for a dry run): its recipients are chosen and
-  /// `summary.cost` is known. Runs inside the one transaction that records the campaign and its
-  /// recipients, and that also holds every `host::store()` write any policy makes here: a reject
-  /// refuses the campaign whole and rolls all of them back. Default: accept.
+  /// recorded, and `summary.cost` is known. Runs inside the one transaction that makes the
+  /// campaign one that is sent, and that also holds every `host::store()` write any policy
+  /// makes here: a reject refuses the campaign whole and rolls all of them back. Default: accept.
   virtual verdict on_campaign_start(const campaign_summary&) { return verdict::accept(); }
   /// Every recipient of a campaign reached a final state, or it was cancelled. Called at least
   /// once per campaign (again after a crash that fell before the gateway recorded the call);
   /// use `new_message::origin_key` or the store to make effects happen exactly once. An
   /// exception is logged and the call is not repeated.
   virtual void on_campaign_end(const campaign_summary&) {}
+  /// The settings in effect, defaults included, in the order a reader expects them: pairs of
+  /// a key and its value written as in TOML (`3`, `"7d"`, `["a", "b"]`; see setting_text.hpp).
+  /// `postern plugins` prints them, marking those the config does not set. Settings kept per
+  /// tenant (tables such as `grants`) may be left out: the config's own tables are printed too.
+  /// Called after construction, on the thread that made the policy. Default: none listed.
+  virtual std::vector<std::pair<std::string, std::string>> settings() const { return {}; }
 };
 
 }  // namespace postern

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 
 namespace postern::cli {
 namespace {
@@ -35,22 +36,46 @@ void print(const std::vector<row>& rows) {
   for (const auto& r : rows) line(r);
 }
 
-/// The configured policy chain, in order, with each policy's settings as the config gives them.
-void print_chain(const config::settings& s, const std::string& error) {
+/// One policy's settings: those it lists as in effect (marked when the config leaves them to
+/// the default), then the config's own tables for it (per-tenant settings such as grants).
+void print_policy_settings(const std::string& name, const toml::table* section,
+                           const std::vector<std::pair<std::string, std::string>>& in_effect) {
+  std::cout << "\n[policies." << name << "]\n";
+  for (const auto& [key, value] : in_effect) {
+    std::cout << key << " = " << value;
+    if (!section || !section->contains(key)) std::cout << "  # default";
+    std::cout << '\n';
+  }
+  toml::table rest;
+  if (section) {
+    for (const auto& [key, value] : *section) {
+      const bool listed = std::any_of(in_effect.begin(), in_effect.end(),
+                                      [&](const auto& s) { return s.first == key.str(); });
+      if (!listed) rest.insert(key, value);
+    }
+  }
+  if (!rest.empty()) {
+    // Printed from the root, so that nested tables keep their full names.
+    toml::table root{{"policies", toml::table{{name, rest}}}};
+    std::cout << root << '\n';
+  } else if (in_effect.empty()) {
+    std::cout << "# no settings\n";
+  }
+}
+
+/// The policy chain, in order, with each policy's settings; from the chain as created when it
+/// could be, else as the config names it.
+void print_chain(const config::settings& s, const plugin_host::policy_set* created, const std::string& error) {
   std::cout << "policy chain: ";
   if (s.policy_order.empty()) std::cout << "none ([policies] order is empty)\n";
   for (std::size_t i = 0; i < s.policy_order.size(); ++i)
     std::cout << s.policy_order[i] << (i + 1 < s.policy_order.size() ? " -> " : "\n");
   if (!error.empty()) std::cout << "policy chain error: " << error << '\n';
-  for (const auto& name : s.policy_order) {
-    const toml::table* section = s.policies[name].as_table();
-    if (!section || section->empty()) {
-      std::cout << "\n[policies." << name << "]  # defaults\n";
-      continue;
-    }
-    // Printed from the root, so that nested tables keep their full names.
-    toml::table root{{"policies", toml::table{{name, *section}}}};
-    std::cout << '\n' << root << '\n';
+  for (std::size_t i = 0; i < s.policy_order.size(); ++i) {
+    const auto& name = s.policy_order[i];
+    std::vector<std::pair<std::string, std::string>> in_effect;
+    if (created) in_effect = created->chain().policies().at(i).impl->settings();
+    print_policy_settings(name, s.policies[name].as_table(), in_effect);
   }
 }
 
@@ -67,8 +92,9 @@ int plugins_command(const config::settings& s) {
   plugin_host::transport_set transports(all, plugins, gateway);
   // The chain is created as `serve` would create it, so a bad policy setting shows here.
   std::string chain_error;
+  std::optional<plugin_host::policy_set> policies;
   try {
-    plugin_host::policy_set policies(s, plugins, gateway);
+    policies.emplace(s, plugins, gateway);
   } catch (const std::exception& e) {
     chain_error = e.what();
   }
@@ -109,7 +135,7 @@ int plugins_command(const config::settings& s) {
     for (const auto& n : s.delivery.transports) std::cout << n << ' ';
     std::cout << "(from [delivery] transports)\n";
   }
-  print_chain(s, chain_error);
+  print_chain(s, policies ? &*policies : nullptr, chain_error);
   return chain_error.empty() ? 0 : 1;
 }
 

@@ -44,6 +44,8 @@ class chain {
   /// Tells every policy a campaign ended. Exceptions are swallowed (and logged).
   void campaign_end(const postern::campaign_summary& summary) const;
   bool empty() const noexcept { return policies_.empty(); }
+  /// The policies, in order (for `postern plugins`).
+  const std::vector<named_policy>& policies() const noexcept { return policies_; }
 
  private:
   std::vector<named_policy> policies_;

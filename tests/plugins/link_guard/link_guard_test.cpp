@@ -60,6 +60,16 @@ TEST_F(link_guard_test, the_sender_domain_is_allowed_unless_switched_off) {
   EXPECT_EQ(check("Subject: a\r\n\r\nhttps://news.shop.example/\r\n").decision, postern::verdict::action::reject);
 }
 
+TEST_F(link_guard_test, lists_its_settings_as_toml_values) {
+  using settings = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(link_guard(host_).settings(),
+            (settings{{"allow_sender_domain", "true"}, {"allowed_everywhere", "[]"}}));
+  config_.set("allow_sender_domain", false);
+  config_.set_list("allowed_everywhere", {"cdn.example", "Say \"hi\".example"});
+  EXPECT_EQ(link_guard(host_).settings(),
+            (settings{{"allow_sender_domain", "false"}, {"allowed_everywhere", R"(["cdn.example", "say \"hi\".example"])"}}));
+}
+
 TEST_F(link_guard_test, campaign_messages_are_read_once_at_the_campaign_stage) {
   campaign_view v("ann@example.com", {});
   v.raw = "Subject: a\r\n\r\nhttps://evil.example/\r\n";
