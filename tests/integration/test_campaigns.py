@@ -126,6 +126,11 @@ class WholeCampaign(CampaignTestCase):
                                             "deferred": 0, "failed": 0, "cancelled": 0})
         # The send agrees with the report, recipient for recipient.
         queued = self.ok("GET", f"/v1/campaigns/{cid}/recipients?state=queued")["items"]
+        first = self.ok("GET", f"/v1/campaigns/{cid}/recipients?limit=2")
+        rest = self.ok("GET", f"/v1/campaigns/{cid}/recipients?limit=100&page={first['next_page']}")["items"]
+        self.assertEqual(len(first["items"]) + len(rest), 9)
+        for bad in ("x", "-3", "3x", ""):
+            self.assertEqual(self.request("GET", f"/v1/campaigns/{cid}/recipients?page={bad}").status, 400, bad)
         self.assertEqual(sorted(r["email"] for r in queued), sorted(listed))
         dropped = self.ok("GET", f"/v1/campaigns/{cid}/recipients?state=dropped")["items"]
         self.assertEqual(sorted((r["email"], r["policy"]) for r in dropped),

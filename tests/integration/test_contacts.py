@@ -58,6 +58,9 @@ class Contacts(HttpTestCase):
         second = self.ok("GET", f"/v1/contacts?limit=2&page={first['next_page']}")
         self.assertEqual(len(first["items"]) + len(second["items"]), 4)
         self.assertNotIn("next_page", second)
+        for bad in ("garbage", "12", "1.x", "-1.2", ""):
+            r = self.request("GET", f"/v1/contacts?page={bad}")
+            self.assertEqual((r.status, r.json()["message"]), (400, "page: unknown parameter, or a bad value"), bad)
         self.assertEqual(self.request("GET", "/v1/contacts", key=OTHER_KEY).json()["items"], [])
 
     def test_csv_import_names_the_line_of_a_problem(self):
