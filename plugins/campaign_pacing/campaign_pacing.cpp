@@ -3,7 +3,6 @@
 #include <postern/setting_text.hpp>
 
 #include <algorithm>
-#include <sstream>
 #include <stdexcept>
 
 namespace postern::policies {
@@ -14,10 +13,12 @@ campaign_pacing::campaign_pacing(postern::host& host) {
   const auto per_second = c.get_int("per_second");
   if (per_minute && per_second) throw std::runtime_error(c.origin() + ": give per_second or per_minute, not both");
   rate_ = per_second ? static_cast<double>(*per_second) : per_minute ? static_cast<double>(*per_minute) / 60.0 : 10.0;
-  per_minute_ = per_minute.has_value();
+  rate_setting_ = per_minute ? std::pair{std::string("per_minute"), *per_minute}
+                             : std::pair{std::string("per_second"), per_second.value_or(10)};
   if (rate_ <= 0) throw std::runtime_error(c.origin() + ": the rate must be above zero");
   // Default: a second's worth, so that a campaign starts at its rate at once.
-  burst_ = static_cast<double>(c.get_int("burst").value_or(std::max<std::int64_t>(1, static_cast<std::int64_t>(rate_))));
+  burst_setting_ = c.get_int("burst").value_or(std::max<std::int64_t>(1, static_cast<std::int64_t>(rate_)));
+  burst_ = static_cast<double>(burst_setting_);
   if (burst_ < 1) throw std::runtime_error(c.origin() + ": burst must be at least 1");
 }
 
@@ -42,15 +43,8 @@ void campaign_pacing::on_campaign_end(const postern::campaign_summary& summary) 
 }
 
 std::vector<std::pair<std::string, std::string>> campaign_pacing::settings() const {
-  const auto number = [](double v) {
-    std::ostringstream out;
-    out << v;
-    return out.str();
-  };
   // The rate as it was given: per minute if the config said so, else per second.
-  return {per_minute_ ? std::pair{std::string("per_minute"), number(rate_ * 60)}
-                      : std::pair{std::string("per_second"), number(rate_)},
-          {"burst", number(burst_)}};
+  return {{rate_setting_.first, std::to_string(rate_setting_.second)}, {"burst", std::to_string(burst_setting_)}};
 }
 
 }  // namespace postern::policies

@@ -4,9 +4,11 @@
 #include <postern/policy.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace postern::policies {
 
@@ -27,7 +29,8 @@ class campaign_pacing final : public postern::policy {
 
   double rate_;   // messages per second per campaign
   double burst_;  // bucket size
-  bool per_minute_ = false;  // the rate was given per minute
+  std::pair<std::string, std::int64_t> rate_setting_;  // the key that set the rate, and its value
+  std::int64_t burst_setting_;
   std::mutex mutex_;
   std::map<std::string, bucket> buckets_;  // by campaign id
 };

@@ -293,6 +293,11 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
       return p;
     }
   }
+  std::uint64_t generation;
+  {
+    std::lock_guard lock(status_mutex_);
+    generation = status_generation_;
+  }
   p.own = store_.counts(id);
   // Once the end is reported the states are final, and kept with the campaign: the spool
   // deletes old messages (spool.keep_history).
@@ -303,10 +308,12 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
     // polls, counting takes at most a tenth of the time (and of the spool's reader, which
     // the feeder shares).
     const auto counted_in = std::chrono::steady_clock::now() - now;
-    const auto max_age = std::max<std::chrono::steady_clock::duration>(status_max_age_, 10 * counted_in);
+    const auto max_age = std::clamp<std::chrono::steady_clock::duration>(10 * counted_in, status_max_age_,
+                                                                         std::max<std::chrono::steady_clock::duration>(
+                                                                             status_max_age_, std::chrono::seconds(30)));
     std::lock_guard lock(status_mutex_);
     std::erase_if(status_cache_, [&](const auto& entry) { return now - entry.second.at >= entry.second.max_age; });
-    status_cache_[std::string(id)] = {now, max_age, p.own, p.spooled, p.drops};
+    if (generation == status_generation_) status_cache_[std::string(id)] = {now, max_age, p.own, p.spooled, p.drops};
   }
   return p;
 }
@@ -314,7 +321,10 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
 std::variant<campaign_state, std::string> campaign_service::change(std::string_view tenant, std::string_view id,
                                                                    std::string_view action) {
   // Never in the middle of a feeding round: a pause or cancel answered is one the feeder sees.
-  std::lock_guard feeding(feed_mutex_);
+  // The feeder ends its turn after the round under way once it sees a change waiting.
+  ++changes_waiting_;
+  std::unique_lock feeding(feed_mutex_);
+  --changes_waiting_;
   // Whoever acted sees the effect at once: the counts kept for status() go on the way out
   // (after the action, so that a status() meanwhile cannot keep those from before it).
   struct forget_counts {
@@ -323,6 +333,7 @@ std::variant<campaign_state, std::string> campaign_service::change(std::string_v
     ~forget_counts() {
       std::lock_guard lock(service.status_mutex_);
       service.status_cache_.erase(id);
+      ++service.status_generation_;  // a count begun before the action is not kept
     }
   } forget{*this, std::string(id)};
   const auto record = store_.find(tenant, id);
@@ -346,6 +357,7 @@ std::variant<campaign_state, std::string> campaign_service::change(std::string_v
         !store_.set_state(id, campaign_state::cancelled,
                           {campaign_state::draft, campaign_state::sending, campaign_state::paused}, now))
       return refuse();
+    unspooled_.erase(std::string(id));
     store_.cancel_pending(id);
     store_.mark_cancelled(id, spool_.cancel_campaign(id));
     // A draft never started: there is no end to report.
@@ -394,11 +406,21 @@ bool campaign_service::feed_some(const campaign_record& c) {
     wait_spooled(*done);
     if (!done->settled.empty()) store_.update(c.id, done->settled);
     fed = fed || !done->settled.empty();
-    wait_a_little = wait_a_little || done->paced || done->spool_refused;
+    for (const auto i : done->refused) unspooled_[c.id].push_back(std::move(done->to_spool[i]));
+    wait_a_little = wait_a_little || done->paced || !done->refused.empty();
   };
   std::unique_ptr<feed_round> round;
   try {
-    for (std::size_t turn = 0; turn < rounds_per_turn && !wait_a_little; ++turn) {
+    // Recipients that passed the chain but that the spool refused for now go first, without
+    // the chain again (it would count them again); nothing new until they are in.
+    if (auto waiting = unspooled_.find(c.id); waiting != unspooled_.end()) {
+      round = std::make_unique<feed_round>();
+      round->to_spool = std::move(waiting->second);
+      unspooled_.erase(waiting);
+      start_spooling(*round);
+      record(std::move(round));  // what is refused again goes back, and this turn ends
+    }
+    for (std::size_t turn = 0; turn < rounds_per_turn && !wait_a_little && !yielding(); ++turn) {
       const auto rows = store_.pending(c.id, feed_batch, after);
       if (rows.empty()) break;
       after = rows.back().seq;
@@ -479,34 +501,40 @@ std::unique_ptr<campaign_service::feed_round> campaign_service::check_round(cons
 }
 
 void campaign_service::start_spooling(feed_round& round) {
-  const auto answered = [&round](std::int64_t seq, const std::string& email, const postern::submit_result& r) {
+  const auto answered = [&round](std::size_t i, const postern::submit_result& r) {
     std::lock_guard lock(round.mutex);
+    const auto& s = round.to_spool[i];
     if (r.accepted) {
-      round.settled.push_back({seq, email, recipient_state::queued, "", "", r.queue_id});
+      round.settled.push_back({s.seq, s.email, recipient_state::queued, "", "", r.queue_id});
     } else if (r.reply.transient()) {
-      round.spool_refused = true;  // the spool is full or failing: stays pending
+      round.refused.push_back(i);  // the spool is full or failing: spooled again later, unchecked
     } else {
-      round.settled.push_back({seq, email, recipient_state::dropped, "gateway", r.reply.text, ""});
+      round.settled.push_back({s.seq, s.email, recipient_state::dropped, "gateway", r.reply.text, ""});
     }
     --round.in_flight;
     round.spooled.notify_all();
   };
-  for (auto& s : round.to_spool) {
+  for (std::size_t i = 0; i < round.to_spool.size(); ++i) {
     {
       std::lock_guard lock(round.mutex);
       ++round.in_flight;
     }
     try {
-      submission_.spool_checked(std::move(s.request), s.checked,
-                                [answered, seq = s.seq, email = s.email](postern::submit_result r) {
-                                  answered(seq, email, r);
-                                });
+      // A copy: the entry stays, to be spooled again if the spool refuses it for now.
+      auto& s = round.to_spool[i];
+      submission_.spool_checked(s.request, s.checked, [answered, i](postern::submit_result r) { answered(i, r); });
     } catch (...) {
       std::lock_guard lock(round.mutex);
       --round.in_flight;  // no answer will come for this one
       throw;
     }
   }
+}
+
+bool campaign_service::yielding() {
+  if (changes_waiting_ > 0) return true;
+  std::lock_guard lock(mutex_);
+  return stopping_;
 }
 
 void campaign_service::wait_spooled(feed_round& round) {

@@ -136,7 +136,7 @@ class campaign_service {
     std::condition_variable spooled;
     std::size_t in_flight = 0;
     std::vector<recipient_row> settled;    ///< Queued or dropped: recorded when the round ends.
-    bool spool_refused = false;            ///< The spool was full or failing: try again in a moment.
+    std::vector<std::size_t> refused;      ///< Of to_spool: the spool was full or failing for now.
   };
   void feeder_loop();
   /// Feeds a few rounds of a sending campaign; true when a recipient was settled.
@@ -147,6 +147,8 @@ class campaign_service {
   void start_spooling(feed_round& round);
   /// Waits until the spool has answered for every message of the round.
   void wait_spooled(feed_round& round);
+  /// True when the feeder should end its turn: a pause, resume or cancel waits, or stop().
+  bool yielding();
   void finish_if_done(const campaign_record& c);
   postern::campaign_summary summary_of(const campaign_record& c, const postern::campaign_info& info,
                                        const spool::spool_stats& spooled);
@@ -174,7 +176,13 @@ class campaign_service {
   const std::chrono::milliseconds status_max_age_;
   std::mutex status_mutex_;
   std::map<std::string, counted, std::less<>> status_cache_;
-  std::mutex feed_mutex_;  // one feeding round, or one pause/resume/cancel, at a time
+  std::uint64_t status_generation_ = 0;  // under status_mutex_; moved on by every action
+  std::mutex feed_mutex_;  // one feeding turn, or one pause/resume/cancel, at a time
+  std::atomic<int> changes_waiting_{0};  // actions waiting for feed_mutex_
+  // Per campaign: recipients that passed the chain but that the spool refused for now (full
+  // disk), spooled again before anything new. Under feed_mutex_. Lost at a restart: then
+  // they are checked again.
+  std::map<std::string, std::vector<feed_round::to_spool_entry>, std::less<>> unspooled_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

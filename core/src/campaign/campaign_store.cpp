@@ -2,6 +2,8 @@
 
 #include "spool/sqlite.hpp"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
@@ -230,8 +232,12 @@ void campaign_store::keep_if(const std::function<bool()>& body) {
   try {
     keep = body();
   } catch (...) {
-    run(undo);
-    run(end);
+    // Unless SQLite itself ended the transaction (a full disk, an I/O error): then there is
+    // no savepoint left, and the error to report is the one in flight.
+    if (!sqlite3_get_autocommit(db_->handle())) {
+      run(undo);
+      run(end);
+    }
     throw;
   }
   if (!keep) run(undo);

@@ -37,7 +37,8 @@ void print(const std::vector<row>& rows) {
 }
 
 /// One policy's settings: those it lists as in effect (marked when the config leaves them to
-/// the default), then the config's own tables for it (per-tenant settings such as grants).
+/// the default), the config's other plain keys, then its tables (per-tenant settings such as
+/// grants), under one [policies.NAME] header.
 void print_policy_settings(const std::string& name, const toml::table* section,
                            const std::vector<std::pair<std::string, std::string>>& in_effect) {
   std::cout << "\n[policies." << name << "]\n";
@@ -46,20 +47,32 @@ void print_policy_settings(const std::string& name, const toml::table* section,
     if (!section || !section->contains(key)) std::cout << "  # default";
     std::cout << '\n';
   }
-  toml::table rest;
+  toml::table plain, tables;
   if (section) {
     for (const auto& [key, value] : *section) {
       const bool listed = std::any_of(in_effect.begin(), in_effect.end(),
                                       [&](const auto& s) { return s.first == key.str(); });
-      if (!listed) rest.insert(key, value);
+      if (listed) continue;
+      if (value.is_table()) tables.insert(key, value);
+      else plain.insert(key, value);
     }
   }
-  if (!rest.empty()) {
+  if (!plain.empty()) std::cout << plain << '\n';
+  if (!tables.empty()) {
     // Printed from the root, so that nested tables keep their full names.
-    toml::table root{{"policies", toml::table{{name, rest}}}};
+    toml::table root{{"policies", toml::table{{name, tables}}}};
     std::cout << root << '\n';
-  } else if (in_effect.empty()) {
-    std::cout << "# no settings\n";
+  }
+  if (in_effect.empty() && plain.empty() && tables.empty()) std::cout << "# no settings\n";
+}
+
+/// What a created policy lists as its settings; a policy that throws is shown without them.
+std::vector<std::pair<std::string, std::string>> settings_of(const postern::policy& policy) {
+  try {
+    return policy.settings();
+  } catch (const std::exception& e) {
+    std::cout << "# settings() failed: " << e.what() << '\n';
+    return {};
   }
 }
 
@@ -74,7 +87,7 @@ void print_chain(const config::settings& s, const plugin_host::policy_set* creat
   for (std::size_t i = 0; i < s.policy_order.size(); ++i) {
     const auto& name = s.policy_order[i];
     std::vector<std::pair<std::string, std::string>> in_effect;
-    if (created) in_effect = created->chain().policies().at(i).impl->settings();
+    if (created) in_effect = settings_of(*created->chain().policies().at(i).impl);
     print_policy_settings(name, s.policies[name].as_table(), in_effect);
   }
 }

@@ -94,8 +94,9 @@ json::object record_json(const campaign::campaign_record& c) {
 /// A page token of the recipients list (a seq): digits only, nothing else.
 bool whole_number(std::string_view text, std::int64_t& out) {
   const auto end = text.data() + text.size();
-  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos &&
-         std::from_chars(text.data(), end, out).ptr == end;
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  const auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc{} && ptr == end;
 }
 
 json::object progress_json(const campaign::progress& p) {

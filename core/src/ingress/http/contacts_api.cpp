@@ -51,7 +51,8 @@ json::object contact_json(const contacts::contact& c, std::chrono::system_clock:
 bool page_token(std::string_view token) {
   const auto dot = token.find('.');
   const auto digits = [](std::string_view d) {
-    return !d.empty() && d.size() <= 19 && d.find_first_not_of("0123456789") == std::string_view::npos;
+    // 18 digits at most: within a signed 64-bit number, whatever the digits.
+    return !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string_view::npos;
   };
   return dot != std::string_view::npos && digits(token.substr(0, dot)) && digits(token.substr(dot + 1));
 }

@@ -104,7 +104,7 @@ bool read_object_list(const boost::json::object& body, std::string_view key, std
     }
     json_reader r(item.get_object(), item_name + ".");
     if (!read_item(r)) {
-      error = r.error();
+      error = r.ok() ? item_name + ": not accepted" : r.error();
       return false;
     }
   }
