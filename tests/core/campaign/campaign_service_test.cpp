@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <thread>
 #include <utility>
 
@@ -232,6 +233,68 @@ TEST_F(campaign_service_test, what_policies_record_for_a_recipient_not_sent_is_u
   EXPECT_EQ(store_.data_get("counter", "ann@example.com"), "1");
   EXPECT_EQ(store_.data_get("counter", "carl@example.com"), "1") << "a deferred recipient is counted once";
   EXPECT_EQ(store_.data_get("counter", "bob@example.com"), std::nullopt) << "a dropped recipient is not counted";
+}
+
+/// In a child process: a campaign of four 64 KiB messages into a spool on a tmpfs that a
+/// ballast file keeps full; the ballast goes after half a second of refusals. 0 when every
+/// recipient was then spooled and counted once, however often the spool refused them.
+int spool_after_a_full_disk(const std::filesystem::path& dir) {
+  return postern::testing::run_with_tmpfs(dir / "disk", 1024, "", [&] {
+    spool::spool spool({dir / "disk" / "spool"});
+    {
+      std::ofstream ballast(dir / "disk" / "ballast");
+      const std::string block(4096, 'b');
+      while (ballast.write(block.data(), static_cast<std::streamsize>(block.size())) && ballast.flush()) {
+      }
+    }
+    contacts::contact_store contacts(dir / "contacts.db");
+    campaign_store store(dir / "campaigns.db");
+    std::vector<contacts::activity> orders;
+    for (const char* a : {"ann@example.com", "bob@example.com", "carl@example.com", "dora@example.com"})
+      orders.push_back({a, contacts::activity_kind::order, {"X"}, "", std::chrono::system_clock::now()});
+    contacts.record("shop", orders, std::chrono::system_clock::now());
+    auto counter = std::make_shared<NiceMock<mock_policy>>();
+    ON_CALL(*counter, check(_, _)).WillByDefault(Invoke([&](const postern::submission_view& s, postern::policy_stage st) {
+      if (st == postern::policy_stage::content && s.campaign && !s.dry_run)
+        for (const auto& r : s.recipients) store.data_add("counter", r.address, 1, 100);
+      return postern::verdict::accept();
+    }));
+    ON_CALL(*counter, on_campaign_start(_)).WillByDefault(Return(postern::verdict::accept()));
+    policies::chain chain{{{"counter", counter}}};
+    submission::service submission{spool, chain, {"gw.example"}};
+    campaign_service service{submission, spool, contacts, store, chain};
+    definition def;
+    def.tenant = "shop";
+    def.name = "big";
+    def.rule.bought_any = {"X"};
+    def.mail_from = "news@shop.example";
+    def.raw = "From: news@shop.example\r\nSubject: X\r\n\r\n" + std::string(64 * 1024, 'x') + "\r\n";
+    def.content_key = "big";
+    def.audience_key = "X";
+    service.run();
+    auto [record, report] = service.create(def, false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    if (store.counts(record.id).queued == 4) return 10;  // the disk was not full after all
+    std::filesystem::remove(dir / "disk" / "ballast");
+    for (int i = 0; i < 500 && store.counts(record.id).queued < 4; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    service.stop();
+    if (store.counts(record.id).queued != 4) return 11;
+    for (const char* a : {"ann@example.com", "bob@example.com", "carl@example.com", "dora@example.com"}) {
+      if (store.data_get("counter", a) != "1") {
+        std::fprintf(stderr, "%s counted %s times\n", a, store.data_get("counter", a).value_or("0").c_str());
+        return 12;
+      }
+    }
+    return 0;
+  });
+}
+
+TEST(campaign_service, recipients_the_spool_refuses_for_now_are_spooled_later_and_counted_once) {
+  temp_dir dir;
+  const int rc = spool_after_a_full_disk(dir.path());
+  ASSERT_NE(rc, -1) << "could not mount a tmpfs in a private namespace";
+  EXPECT_EQ(rc, 0);
 }
 
 TEST_F(campaign_service_test, cancelling_again_is_allowed_and_changes_nothing_more) {
