@@ -431,7 +431,7 @@ std::vector<recipient_row> campaign_store::pending(std::string_view campaign, st
 }
 
 void campaign_store::update(std::string_view campaign, const std::vector<recipient_row>& rows) {
-  transaction([&] {
+  const auto write = [&] {
     statement q(*db_, "UPDATE campaign_recipients SET state = ?3, policy = ?4, reason = ?5, queue_id = ?6 "
                       "WHERE campaign = ?1 AND seq = ?2 AND state = 0");
     for (const auto& r : rows) {
@@ -439,7 +439,20 @@ void campaign_store::update(std::string_view campaign, const std::vector<recipie
       q.bind(4, r.policy).bind(5, r.reason).bind(6, r.queue_id);
       q.run();
     }
-  });
+  };
+  // Committed without an fsync of its own: the next synced commit (the next round's checks)
+  // covers it, and a crash that loses it loses nothing the feeder cannot find again (the
+  // spool keeps queued recipients under their origin keys; a drop is decided again).
+  std::lock_guard lock(mutex_);
+  if (depth_ > 0) return transaction(write);
+  db_->exec("PRAGMA synchronous=NORMAL");
+  try {
+    transaction(write);
+  } catch (...) {
+    db_->exec("PRAGMA synchronous=FULL");
+    throw;
+  }
+  db_->exec("PRAGMA synchronous=FULL");
 }
 
 std::uint64_t campaign_store::cancel_pending(std::string_view campaign) {

@@ -146,7 +146,8 @@ class campaign_store {
   /// Up to `limit` pending recipients after `after_seq`, in order.
   std::vector<recipient_row> pending(std::string_view campaign, std::size_t limit, std::int64_t after_seq = 0);
   /// Records what became of recipients fed to the spool (state, policy, reason, queue id);
-  /// only rows still pending change (a cancelled one stays cancelled).
+  /// only rows still pending change (a cancelled one stays cancelled). Not synced on its own
+  /// (a crash may lose it; the feeder finds queued recipients again by their origin keys).
   void update(std::string_view campaign, const std::vector<recipient_row>& rows);
   /// Marks every pending recipient cancelled; returns how many.
   std::uint64_t cancel_pending(std::string_view campaign);
