@@ -109,6 +109,10 @@ class engine_test : public ::testing::Test {
     e.msg.arrival = std::chrono::system_clock::now();
     auto r = spool_.enqueue_wait(std::move(e));
     EXPECT_TRUE(r.ok) << r.error;
+    // The spool answers a batch's waiters before it tells its listener: one more trip through
+    // its writer (a hold of nothing) makes sure that was done before a test attaches the
+    // engine, which would otherwise get this message fresh, from memory, and deliver it.
+    EXPECT_EQ(spool_.hold("NOSUCHMESSAGE000"), 0u);
     return r.queue_id;
   }
 
