@@ -168,7 +168,7 @@ def main():
         print(f"\ncampaign to every contact, pacing and activity window lifted: {report['selected']:,} selected, "
               f"{report['remaining']:,} to send")
         print(f"  recorded (the 202): {seconds:.1f} s")
-        progress = wait_spooled(postern, answer["id"], report["remaining"])
+        progress = wait_spooled(postern, answer["id"])
         print(f"  every recipient a durable message in the spool: {time.monotonic() - start:.1f} s (target <= 60 s); "
               f"{progress['queued']:,} queued, {progress['dropped']:,} dropped")
         after = peak_kib(postern.proc.pid)
@@ -183,7 +183,7 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
 
-def wait_spooled(postern, campaign, remaining, timeout=900):
+def wait_spooled(postern, campaign, timeout=900):
     """Polls the campaign until no recipient waits to be fed to the spool; its progress."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

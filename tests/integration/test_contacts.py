@@ -76,6 +76,12 @@ class Contacts(HttpTestCase):
         self.assertEqual((r.status, r.json()), (200, {"created": 0, "updated": 1}))
         ann = self.listing("?search=ann")[0]
         self.assertEqual((ann["lists"], ann["unsubscribed_lists"]), (["news"], ["offers", "tips"]))
+        # A list both joined and left in one row is left: an opt-out wins.
+        r = self.request("POST", "/v1/contacts/import", "email,lists,unsubscribed_lists\nann@example.com,news,news\n",
+                         content_type="text/csv")
+        self.assertEqual(r.status, 200, r)
+        ann = self.listing("?search=ann")[0]
+        self.assertEqual((ann["lists"], ann["unsubscribed_lists"]), ([], ["news", "offers", "tips"]))
         excel = "\ufeffemail,unsubscribed\r\ncarl@example.com,TRUE\r\n"
         r = self.request("POST", "/v1/contacts/import", excel.encode(), content_type="text/csv")
         self.assertEqual((r.status, r.json()["created"]), (200, 1), r)

@@ -18,6 +18,7 @@ constexpr std::size_t max_listed = 10000;     // recipients a dry run lists, at 
 constexpr std::size_t feed_batch = 200;       // recipients per round of the feeder
 constexpr std::size_t rounds_per_turn = 25;   // rounds fed before a pause or cancel may act
 constexpr std::size_t record_chunk = 10000;   // recipients per insert at a campaign's start
+constexpr std::chrono::seconds status_max_age_cap{30};  // however long counting a campaign took
 
 /// Thrown inside a campaign's start transaction to roll it back when a policy refuses.
 struct refused_start {
@@ -307,10 +308,9 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
     // Kept for at least ten times as long as counting took: however often a progress page
     // polls, counting takes at most a tenth of the time (and of the spool's reader, which
     // the feeder shares).
-    const auto counted_in = std::chrono::steady_clock::now() - now;
-    const auto max_age = std::clamp<std::chrono::steady_clock::duration>(10 * counted_in, status_max_age_,
-                                                                         std::max<std::chrono::steady_clock::duration>(
-                                                                             status_max_age_, std::chrono::seconds(30)));
+    const std::chrono::steady_clock::duration counted_in = std::chrono::steady_clock::now() - now;
+    const auto max_age = std::max<std::chrono::steady_clock::duration>(
+        status_max_age_, std::min<std::chrono::steady_clock::duration>(10 * counted_in, status_max_age_cap));
     std::lock_guard lock(status_mutex_);
     std::erase_if(status_cache_, [&](const auto& entry) { return now - entry.second.at >= entry.second.max_age; });
     if (generation == status_generation_) status_cache_[std::string(id)] = {now, max_age, p.own, p.spooled, p.drops};

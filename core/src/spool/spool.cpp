@@ -296,8 +296,6 @@ spool::spool(spool_options options) : options_(std::move(options)) {
   reader_db_ = std::make_unique<database>(file, false);
   reader_db_->exec("PRAGMA query_only=ON");
   reader_statements_ = std::make_unique<reader_statements>(*reader_db_);
-  counting_db_ = std::make_unique<database>(file, false);
-  counting_db_->exec("PRAGMA query_only=ON");
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -713,6 +711,10 @@ spool_stats spool::stats() {
 
 spool_stats spool::campaign_stats(std::string_view campaign_id) {
   std::lock_guard lock(counting_mutex_);
+  if (!counting_db_) {  // opened on first use: most processes that open the spool never count
+    counting_db_ = std::make_unique<database>(options_.dir / "queue.db", false);
+    counting_db_->exec("PRAGMA query_only=ON");
+  }
   spool_stats s;
   statement q(*counting_db_, "SELECT r.state, COUNT(*), SUM(r.last_text = 'campaign cancelled') FROM messages m "
                            "JOIN recipients r ON r.message_id = m.id WHERE m.campaign_id = ?1 GROUP BY r.state");

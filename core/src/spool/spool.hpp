@@ -247,7 +247,7 @@ class spool {
   std::mutex reader_mutex_;
   // A campaign's counts read every message of it (a second or more at a million): on a
   // connection of their own, so that lookups on the reader (the campaign feeder's, the API's)
-  // do not wait for them.
+  // do not wait for them. Opened on first use, under counting_mutex_.
   std::unique_ptr<database> counting_db_;
   std::mutex counting_mutex_;
 

@@ -15,7 +15,6 @@
 #include <boost/url/parse.hpp>
 
 #include <cctype>
-#include <charconv>
 
 namespace bhttp = boost::beast::http;
 namespace json = boost::json;
@@ -89,14 +88,6 @@ json::object record_json(const campaign::campaign_record& c) {
   if (c.started.time_since_epoch().count() != 0) out["started"] = format_rfc3339(c.started);
   if (c.finished.time_since_epoch().count() != 0) out["finished"] = format_rfc3339(c.finished);
   return out;
-}
-
-/// A page token of the recipients list (a seq): digits only, nothing else.
-bool whole_number(std::string_view text, std::int64_t& out) {
-  const auto end = text.data() + text.size();
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) return false;
-  const auto [ptr, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc{} && ptr == end;
 }
 
 json::object progress_json(const campaign::progress& p) {
@@ -263,7 +254,7 @@ response api::campaign_recipients(request& req, const tenant_ref& tenant, const 
   for (auto param : url ? url->params() : boost::urls::params_view()) {
     const std::string key(param.key), value(param.value);
     if (key == "limit") limit = std::strtoul(value.c_str(), nullptr, 10);
-    else if (key == "page" && whole_number(value, after)) continue;
+    else if (auto seq = key == "page" ? whole_number(value) : std::nullopt) after = *seq;
     else if (key == "state" && (value == "pending" || value == "queued" || value == "dropped" || value == "cancelled"))
       state = value == "pending" ? campaign::recipient_state::pending
               : value == "queued" ? campaign::recipient_state::queued

@@ -50,11 +50,7 @@ json::object contact_json(const contacts::contact& c, std::chrono::system_clock:
 /// A contacts page token as next_page gives it: "<last interaction>.<id>", two numbers.
 bool page_token(std::string_view token) {
   const auto dot = token.find('.');
-  const auto digits = [](std::string_view d) {
-    // 18 digits at most: within a signed 64-bit number, whatever the digits.
-    return !d.empty() && d.size() <= 18 && d.find_first_not_of("0123456789") == std::string_view::npos;
-  };
-  return dot != std::string_view::npos && digits(token.substr(0, dot)) && digits(token.substr(dot + 1));
+  return dot != std::string_view::npos && whole_number(token.substr(0, dot)) && whole_number(token.substr(dot + 1));
 }
 
 response upserted(const contacts::upsert_counts& n) {

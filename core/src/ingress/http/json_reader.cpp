@@ -4,8 +4,8 @@
 
 #include <boost/json/serialize.hpp>
 
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -83,6 +83,15 @@ void json_reader::refuse_unknown_fields() {
   for (const auto& [k, v] : object_) {
     if (!known_.count(std::string_view(k))) return fail(k, "unknown field");
   }
+}
+
+std::optional<std::int64_t> whole_number(std::string_view text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  std::int64_t value = 0;
+  const auto end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end) return std::nullopt;
+  return value;
 }
 
 bool read_object_list(const boost::json::object& body, std::string_view key, std::size_t max,

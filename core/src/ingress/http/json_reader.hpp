@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <set>
@@ -66,6 +67,10 @@ parsed_json parse_json_object(std::string_view text);
 /// A JSON scalar as text for a message: strings as they are, numbers in plain notation
 /// (19.99, not 1.999E1), true/false; nothing for arrays, objects and null.
 std::optional<std::string> scalar_text(const boost::json::value& v);
+
+/// A query parameter that is a whole number: decimal digits only, within a signed 64-bit
+/// integer; nothing for anything else ("", "-1", "3x", twenty digits).
+std::optional<std::int64_t> whole_number(std::string_view text);
 
 /// RFC 3339 date-time ("2026-11-24T10:00:00Z", "…+02:00", fractions allowed).
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
