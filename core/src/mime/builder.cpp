@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <random>
 #include <string_view>
 #include <vector>
 
@@ -65,6 +66,46 @@ bool is_content_id(std::string_view id) {
   return !id.empty() && std::all_of(id.begin(), id.end(), [](char c) { return c > 32 && c < 127 && c != '<' && c != '>'; });
 }
 
+bool is_atext(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
+}
+
+/// RFC 5322 dot-atom: atoms of atext joined by single dots.
+bool is_dot_atom(std::string_view s) {
+  if (s.empty() || s.front() == '.' || s.back() == '.' || s.find("..") != std::string_view::npos) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == '.' || is_atext(c); });
+}
+
+/// Display-name words of atext separated by single spaces, nothing GMime would quote or
+/// decode ("=?" could open an encoded word).
+bool is_plain_phrase(std::string_view s) {
+  if (s.empty() || s.front() == ' ' || s.back() == ' ' || s.find("  ") != std::string_view::npos) return false;
+  if (s.find("=?") != std::string_view::npos) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || is_atext(c); });
+}
+
+bool is_plain_addr_spec(std::string_view s) {
+  const auto at = s.find('@');
+  return at != std::string_view::npos && is_dot_atom(s.substr(0, at)) && is_dot_atom(s.substr(at + 1));
+}
+
+/// "local@domain" or "Name <local@domain>" in plain ASCII: what it says is what is written,
+/// so it needs neither GMime's parser nor its encoder.
+bool is_plain_mailbox(std::string_view text) {
+  if (is_plain_addr_spec(text)) return true;
+  const auto open = text.find(" <");
+  return open != std::string_view::npos && text.ends_with('>') && is_plain_phrase(text.substr(0, open)) &&
+         is_plain_addr_spec(text.substr(open + 2, text.size() - open - 3));
+}
+
+/// A value written as it is: printable ASCII, single spaces, and short enough not to fold.
+bool is_plain_value(std::string_view name, std::string_view value) {
+  if (name.size() + 2 + value.size() > 78) return false;
+  if (!value.empty() && (value.front() == ' ' || value.back() == ' ')) return false;
+  if (value.find("  ") != std::string_view::npos || value.find("=?") != std::string_view::npos) return false;
+  return std::all_of(value.begin(), value.end(), [](char c) { return c >= 32 && c < 127; });
+}
+
 /// Fields the builder writes itself: given again as extra headers they would describe the
 /// body wrongly (structure) or appear twice, unvalidated (addresses and the like).
 std::string reserved_header_problem(std::string_view name) {
@@ -103,6 +144,7 @@ owned<InternetAddress> parse_mailbox(const std::string& text) {
 }
 
 std::string mailbox_problem(std::string_view field, const std::string& text) {
+  if (is_plain_mailbox(text)) return {};
   if (auto problem = value_problem(field, text); !problem.empty()) return problem;
   owned<InternetAddress> mailbox = parse_mailbox(text);
   if (!mailbox)
@@ -178,22 +220,113 @@ void set_content(GMimePart* part, std::string_view data) {
   g_mime_part_set_content(part, wrapper.get());
 }
 
-/// A text body in UTF-8 as given (g_mime_text_part_set_text would convert it to the smallest
-/// charset). 7bit when it already fits, quoted-printable otherwise: GMime would pick base64
-/// for short or mostly non-ASCII text, which spam filters hold against a text part.
-owned<GMimeObject> text_part(const char* subtype, std::string_view text) {
-  owned<GMimePart> part(g_mime_part_new_with_type("text", subtype));
-  set_content(part.get(), submission::to_crlf(text));
-  const bool ascii = std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 128; });
-  g_mime_object_set_content_type_parameter(GMIME_OBJECT(part.get()), "charset", ascii ? "us-ascii" : "utf-8");
-  const bool fits =
-      g_mime_part_get_best_content_encoding(part.get(), GMIME_ENCODING_CONSTRAINT_7BIT) == GMIME_CONTENT_ENCODING_7BIT;
-  g_mime_part_set_content_encoding(part.get(),
-                                   fits ? GMIME_CONTENT_ENCODING_7BIT : GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
-  return owned<GMimeObject>(GMIME_OBJECT(part.release()));
+// --- writing -------------------------------------------------------------------------------
+// The message is written as text. GMime is called for what needs its encoders (a header value
+// with non-ASCII text or no room on one line, a mailbox that is not plain ASCII, quoted-
+// printable, an attachment's part): building the whole message as GMime objects cost half the
+// CPU of a REST submission (docs/architecture.md, "Composing messages").
+
+/// GMime's text for a field it formats (newlines LF): as CRLF text ending in CRLF.
+std::string field_text(const char* text) {
+  std::string out = submission::to_crlf(text);
+  if (!out.ends_with("\r\n")) out += "\r\n";
+  return out;
 }
 
-owned<GMimeObject> attachment_part(const attachment& a) {
+/// An unstructured field: RFC 2047 encoded words for non-ASCII text, folded, as GMime does.
+std::string unstructured_field(const std::string& name, const std::string& value) {
+  if (is_plain_value(name, value)) return name + ": " + value + "\r\n";
+  owned<GMimeHeaderList> list(g_mime_header_list_new(nullptr));
+  g_mime_header_list_append(list.get(), name.c_str(), value.c_str(), "utf-8");
+  char* text = g_mime_header_list_to_string(list.get(), nullptr);
+  std::string out = field_text(text);
+  g_free(text);
+  return out;
+}
+
+/// An address field, folded between mailboxes. Plain mailboxes are written as given; any
+/// other makes GMime encode the whole field (display names as encoded words in UTF-8).
+std::string address_field(const char* name, const std::vector<std::string>& mailboxes) {
+  if (std::all_of(mailboxes.begin(), mailboxes.end(), [](const std::string& m) { return is_plain_mailbox(m); })) {
+    std::string out = std::string(name) + ":";
+    std::size_t line = out.size();
+    for (std::size_t i = 0; i < mailboxes.size(); ++i) {
+      const std::string_view separator = i + 1 < mailboxes.size() ? "," : "";
+      if (i > 0 && line + 1 + mailboxes[i].size() + separator.size() > 78) {
+        out += "\r\n";
+        line = 0;
+      }
+      out += ' ';
+      out += mailboxes[i];
+      out += separator;
+      line += 1 + mailboxes[i].size() + separator.size();
+    }
+    return out + "\r\n";
+  }
+  owned<InternetAddressList> list(internet_address_list_new());
+  for (const auto& text : mailboxes) internet_address_list_add(list.get(), parse_mailbox(text).get());
+  GString* field = g_string_new(name);
+  g_string_append(field, ": ");
+  internet_address_list_encode(list.get(), nullptr, field);
+  std::string out = field_text(field->str);
+  g_string_free(field, TRUE);
+  return out;
+}
+
+std::string header_fields(const message_spec& spec) {
+  std::string out = address_field("From", {spec.from});
+  if (!spec.to.empty()) out += address_field("To", spec.to);
+  if (!spec.cc.empty()) out += address_field("Cc", spec.cc);
+  if (!spec.reply_to.empty()) out += address_field("Reply-To", {spec.reply_to});
+  out += unstructured_field("Subject", spec.subject);
+  const auto date = spec.date == std::chrono::system_clock::time_point{} ? std::chrono::system_clock::now() : spec.date;
+  out += "Date: " + submission::rfc5322_date(date) + "\r\n";
+  if (!spec.message_id.empty()) out += "Message-Id: <" + spec.message_id + ">\r\n";
+  for (const auto& [name, value] : spec.headers) out += unstructured_field(name, value);
+  return out + "MIME-Version: 1.0\r\n";
+}
+
+/// Quoted-printable with GMime's encoder, which takes LF line endings.
+std::string quoted_printable(std::string_view crlf_text) {
+  std::string lf;
+  lf.reserve(crlf_text.size());
+  for (std::size_t pos = 0; pos < crlf_text.size();) {
+    const std::size_t cr = std::min(crlf_text.find("\r\n", pos), crlf_text.size());
+    lf.append(crlf_text.substr(pos, cr - pos));
+    if (cr == crlf_text.size()) break;
+    lf += '\n';
+    pos = cr + 2;
+  }
+  std::string encoded(GMIME_QP_ENCODE_LEN(lf.size()), '\0');
+  int state = -1;
+  guint32 save = 0;
+  encoded.resize(g_mime_encoding_quoted_encode_close(reinterpret_cast<const unsigned char*>(lf.data()), lf.size(),
+                                                     reinterpret_cast<unsigned char*>(encoded.data()), &state, &save));
+  return submission::to_crlf(encoded);
+}
+
+/// 7bit needs ASCII without NUL and lines of at most 998 octets (RFC 2045 §2.7).
+bool fits_7bit(std::string_view crlf_text) {
+  for (std::size_t pos = 0; pos < crlf_text.size();) {
+    const std::size_t eol = std::min(crlf_text.find("\r\n", pos), crlf_text.size());
+    if (eol - pos > max_line) return false;
+    pos = eol + 2;
+  }
+  return std::all_of(crlf_text.begin(), crlf_text.end(), [](char c) { return c != '\0' && static_cast<unsigned char>(c) < 128; });
+}
+
+/// A text body in UTF-8 as given, 7bit when it fits, quoted-printable otherwise (GMime would
+/// pick base64 for short or mostly non-ASCII text, which spam filters hold against a text part).
+std::string text_entity(std::string_view subtype, std::string_view text) {
+  const std::string crlf = submission::to_crlf(text);
+  const bool ascii = std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 128; });
+  const bool seven_bit = fits_7bit(crlf);
+  std::string out = "Content-Type: text/" + std::string(subtype) + "; charset=" + (ascii ? "us-ascii" : "utf-8") +
+                    "\r\nContent-Transfer-Encoding: " + (seven_bit ? "7bit" : "quoted-printable") + "\r\n\r\n";
+  return out + (seven_bit ? crlf : quoted_printable(crlf));
+}
+
+std::string attachment_entity(const attachment& a) {
   owned<GMimePart> part(g_mime_part_new());
   const std::string type = a.content_type.empty() ? "application/octet-stream" : a.content_type;
   owned<GMimeContentType> content_type(g_mime_content_type_parse(nullptr, type.c_str()));
@@ -203,13 +336,30 @@ owned<GMimeObject> attachment_part(const attachment& a) {
   g_mime_object_set_disposition(GMIME_OBJECT(part.get()), a.inline_part ? "inline" : "attachment");
   if (!a.filename.empty()) g_mime_part_set_filename(part.get(), a.filename.c_str());
   if (!a.content_id.empty()) g_mime_object_set_content_id(GMIME_OBJECT(part.get()), a.content_id.c_str());
-  return owned<GMimeObject>(GMIME_OBJECT(part.release()));
+  return to_crlf_text(GMIME_OBJECT(part.get()));
 }
 
-owned<GMimeObject> multipart(const char* subtype, std::vector<owned<GMimeObject>> parts) {
-  owned<GMimeMultipart> multipart(g_mime_multipart_new_with_subtype(subtype));
-  for (auto& part : parts) g_mime_multipart_add(multipart.get(), part.get());
-  return owned<GMimeObject>(GMIME_OBJECT(multipart.release()));
+/// "=-" and 24 random letters and digits, like GMime's; never one that a part contains.
+std::string boundary_for(const std::vector<std::string>& parts) {
+  static constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  for (;;) {
+    std::string boundary = "=-";
+    for (int i = 0; i < 24; ++i) boundary += alphabet[random() % alphabet.size()];
+    const std::string delimiter = "--" + boundary;
+    if (std::none_of(parts.begin(), parts.end(), [&](const std::string& p) { return p.find(delimiter) != std::string::npos; }))
+      return boundary;
+  }
+}
+
+/// `parameters` follow the boundary, each starting with "; ".
+std::string multipart_entity(std::string_view subtype, const std::vector<std::string>& parts,
+                             std::string_view parameters = {}) {
+  const std::string boundary = boundary_for(parts);
+  std::string out = "Content-Type: multipart/" + std::string(subtype) + "; boundary=\"" + boundary + "\"";
+  out += std::string(parameters) + "\r\n\r\n";
+  for (const auto& part : parts) out += "--" + boundary + "\r\n" + part + "\r\n";
+  return out + "--" + boundary + "--\r\n";
 }
 
 bool goes_with_html(const message_spec& spec, const attachment& a) {
@@ -217,67 +367,32 @@ bool goes_with_html(const message_spec& spec, const attachment& a) {
 }
 
 /// The HTML, with the images it references by cid: beside it in multipart/related.
-owned<GMimeObject> html_body(const message_spec& spec) {
-  std::vector<owned<GMimeObject>> parts;
-  parts.push_back(text_part("html", spec.html));
+std::string html_body(const message_spec& spec) {
+  std::vector<std::string> parts;
+  parts.push_back(text_entity("html", spec.html));
   for (const auto& a : spec.attachments)
-    if (goes_with_html(spec, a)) parts.push_back(attachment_part(a));
+    if (goes_with_html(spec, a)) parts.push_back(attachment_entity(a));
   if (parts.size() == 1) return std::move(parts.front());
-  owned<GMimeObject> related = multipart("related", std::move(parts));
-  g_mime_object_set_content_type_parameter(related.get(), "type", "text/html");  // RFC 2387 requires it
-  return related;
+  return multipart_entity("related", parts, ";\r\n\ttype=\"text/html\"");  // RFC 2387 requires the type
 }
 
-owned<GMimeObject> body(const message_spec& spec) {
-  if (spec.html.empty()) return text_part("plain", spec.text);
+std::string body(const message_spec& spec) {
+  if (spec.html.empty()) return text_entity("plain", spec.text);
   if (spec.text.empty()) return html_body(spec);
-  std::vector<owned<GMimeObject>> alternatives;
-  alternatives.push_back(text_part("plain", spec.text));
-  alternatives.push_back(html_body(spec));
-  return multipart("alternative", std::move(alternatives));
+  return multipart_entity("alternative", {text_entity("plain", spec.text), html_body(spec)});
 }
 
-owned<GMimeObject> mime_tree(const message_spec& spec) {
-  std::vector<owned<GMimeObject>> parts;
+/// The MIME entity of the whole body: its content fields, a blank line, its content.
+std::string mime_tree(const message_spec& spec) {
+  std::vector<std::string> parts;
   parts.push_back(body(spec));
   for (const auto& a : spec.attachments)
-    if (!goes_with_html(spec, a)) parts.push_back(attachment_part(a));
+    if (!goes_with_html(spec, a)) parts.push_back(attachment_entity(a));
   if (parts.size() == 1) return std::move(parts.front());
-  return multipart("mixed", std::move(parts));
+  return multipart_entity("mixed", parts);
 }
 
-void add_mailbox(GMimeMessage* message, GMimeAddressType type, const std::string& text) {
-  owned<InternetAddress> mailbox = parse_mailbox(text);  // validated before: never null here
-  internet_address_list_add(g_mime_message_get_addresses(message, type), mailbox.get());
-}
-
-void set_date(GMimeMessage* message, std::chrono::system_clock::time_point date) {
-  if (date == std::chrono::system_clock::time_point{}) date = std::chrono::system_clock::now();
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(date.time_since_epoch()).count();
-  GDateTime* utc = g_date_time_new_from_unix_utc(seconds);
-  g_mime_message_set_date(message, utc);
-  g_date_time_unref(utc);
-}
-
-/// Every header value is handed to GMime raw, with the charset for its encoded words: GMime
-/// folds and RFC 2047-encodes as it writes.
-owned<GMimeMessage> compose(const message_spec& spec) {
-  owned<GMimeMessage> message(g_mime_message_new(FALSE));
-  add_mailbox(message.get(), GMIME_ADDRESS_TYPE_FROM, spec.from);
-  for (const auto& to : spec.to) add_mailbox(message.get(), GMIME_ADDRESS_TYPE_TO, to);
-  for (const auto& cc : spec.cc) add_mailbox(message.get(), GMIME_ADDRESS_TYPE_CC, cc);
-  if (!spec.reply_to.empty()) add_mailbox(message.get(), GMIME_ADDRESS_TYPE_REPLY_TO, spec.reply_to);
-  g_mime_message_set_subject(message.get(), spec.subject.c_str(), "utf-8");
-  set_date(message.get(), spec.date);
-  if (!spec.message_id.empty()) g_mime_message_set_message_id(message.get(), spec.message_id.c_str());
-  for (const auto& [name, value] : spec.headers)
-    g_mime_object_append_header(GMIME_OBJECT(message.get()), name.c_str(), value.c_str(), "utf-8");
-  g_mime_message_set_mime_part(message.get(), mime_tree(spec).get());
-  return message;
-}
-
-/// GMime folds and encodes, but cannot split what has no place to fold, such as a very long
-/// address; such a message is refused rather than sent broken.
+/// A line too long to fold, such as a very long address, is refused rather than sent broken.
 std::string output_problem(std::string_view raw) {
   if (!submission::is_crlf(raw)) return "the message has a line ending that is not CRLF";
   for (std::size_t pos = 0; pos < raw.size();) {
@@ -293,8 +408,8 @@ std::string output_problem(std::string_view raw) {
 build_result build(const message_spec& spec) {
   ensure_gmime();
   if (auto problem = spec_problem(spec); !problem.empty()) return {.raw = {}, .error = problem};
-  owned<GMimeMessage> message = compose(spec);
-  std::string raw = to_crlf_text(GMIME_OBJECT(message.get()));
+  std::string raw = header_fields(spec) + mime_tree(spec);
+  if (!raw.ends_with("\r\n")) raw += "\r\n";  // a body that does not end its last line
   if (auto problem = output_problem(raw); !problem.empty()) return {.raw = {}, .error = problem};
   return {.raw = std::move(raw), .error = {}};
 }

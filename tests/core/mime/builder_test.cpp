@@ -90,7 +90,86 @@ TEST(builder, text_only_is_a_single_text_part) {
   GMimeObject* body = g_mime_message_get_mime_part(message.get());
   EXPECT_EQ(mime_type(body), "text/plain");
   EXPECT_STREQ(g_mime_object_get_content_type_parameter(body, "charset"), "us-ascii");
+  EXPECT_EQ(g_mime_part_get_content_encoding(GMIME_PART(body)), GMIME_CONTENT_ENCODING_7BIT);
   EXPECT_EQ(decoded(body), "Plain body\r\n");
+}
+
+TEST(builder, header_values_read_back_as_given_whether_written_plain_or_encoded) {
+  const std::vector<std::string> subjects = {
+      "Hello",
+      "",
+      "Two  spaces inside",
+      "A subject line in plain ASCII that is longer than one folded header line may be, so it folds",
+      "tab\there",
+      "Grüße"};
+  for (const auto& subject : subjects) {
+    auto spec = simple();
+    spec.subject = subject;
+    spec.headers = {{"X-Same", subject}};
+    const auto result = build(spec);
+    ASSERT_EQ(result.error, "") << subject;
+    EXPECT_LE(longest_line(result.raw), 78u) << result.raw;
+    const auto message = parse(result.raw);
+    EXPECT_EQ(g_mime_message_get_subject(message.get()), subject) << result.raw;
+    EXPECT_EQ(g_mime_object_get_header(GMIME_OBJECT(message.get()), "X-Same"), subject) << result.raw;
+  }
+}
+
+TEST(builder, an_encoded_word_given_in_a_value_is_read_as_the_text_it_encodes) {
+  auto spec = simple();
+  spec.subject = "Pre-encoded =?utf-8?q?Gr=C3=BC=C3=9Fe?=";
+  const auto result = build(spec);
+  ASSERT_EQ(result.error, "");
+  EXPECT_STREQ(g_mime_message_get_subject(parse(result.raw).get()), "Pre-encoded Grüße");
+}
+
+TEST(builder, mailboxes_read_back_as_given_whether_written_plain_or_encoded) {
+  struct mailbox {
+    std::string text, name, addr;
+  };
+  const std::vector<mailbox> cases = {{"plain@example.org", "", "plain@example.org"},
+                                      {"Plain Name <plain@example.org>", "Plain Name", "plain@example.org"},
+                                      {"J. Smith <j@example.org>", "J. Smith", "j@example.org"},
+                                      {"\"Doe, Jane\" <jane@example.org>", "Doe, Jane", "jane@example.org"},
+                                      {"first.last+tag@example.org", "", "first.last+tag@example.org"}};
+  auto spec = simple();
+  spec.to.clear();
+  for (const auto& c : cases) spec.to.push_back(c.text);
+  for (int i = 0; i < 6; ++i) spec.to.push_back("recipient" + std::to_string(i) + "@example.org");
+  const auto result = build(spec);
+  ASSERT_EQ(result.error, "");
+  EXPECT_LE(longest_line(result.raw), 78u) << result.raw;
+  const auto message = parse(result.raw);
+  InternetAddressList* to = g_mime_message_get_to(message.get());
+  ASSERT_EQ(internet_address_list_length(to), static_cast<int>(spec.to.size())) << result.raw;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    InternetAddress* address = internet_address_list_get_address(to, static_cast<int>(i));
+    const char* name = internet_address_get_name(address);
+    EXPECT_EQ(name ? name : "", cases[i].name) << cases[i].text;
+    EXPECT_STREQ(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(address)), cases[i].addr.c_str());
+  }
+}
+
+TEST(builder, a_body_without_a_final_line_break_still_ends_the_message_with_crlf) {
+  for (const std::string text : {"no break at the end", "ümlaut, no break at the end"}) {
+    auto spec = simple();
+    spec.text = text;
+    const auto result = build(spec);
+    ASSERT_EQ(result.error, "");
+    EXPECT_TRUE(result.raw.ends_with("\r\n")) << result.raw;
+    EXPECT_EQ(decoded(g_mime_message_get_mime_part(parse(result.raw).get())).substr(0, text.size()), text);
+  }
+}
+
+TEST(builder, nul_bytes_in_a_text_body_are_quoted_printable) {
+  auto spec = simple();
+  spec.text = std::string("a\0b\r\n", 5);
+  const auto result = build(spec);
+  ASSERT_EQ(result.error, "");
+  EXPECT_EQ(result.raw.find('\0'), std::string::npos);
+  const auto message = parse(result.raw);
+  GMimeObject* body = g_mime_message_get_mime_part(message.get());
+  EXPECT_EQ(g_mime_part_get_content_encoding(GMIME_PART(body)), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
 }
 
 TEST(builder, neither_text_nor_html_gives_an_empty_text_body) {
