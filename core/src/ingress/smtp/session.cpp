@@ -137,7 +137,9 @@ class session {
 
   /// Reads more input, after sending what is queued (RFC 2920: replies are buffered only
   /// while more commands are already waiting). False at end of input, error or timeout.
-  asio::awaitable<bool> fill(std::chrono::milliseconds timeout, std::size_t chunk = 1024) {
+  /// The default chunk is RFC 5321's limit for a command line (§4.5.3.1.4): an idle session
+  /// holds no more than that.
+  asio::awaitable<bool> fill(std::chrono::milliseconds timeout, std::size_t chunk = 512) {
     co_await flush();
     if (closing_) co_return false;
     if (in_pos_ > 0) {
