@@ -1,4 +1,5 @@
 #include "cli/cli.hpp"
+#include "cli/memory_release.hpp"
 
 #include "delivery/engine.hpp"
 #include "ingress/http/api.hpp"
@@ -308,6 +309,9 @@ int serve_command(const config::settings& s) {
   };
   schedule_purge();
 
+  memory_release allocator_reserve(io);
+  allocator_reserve.start();
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::steady_timer deadline(io);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
@@ -316,6 +320,7 @@ int serve_command(const config::settings& s) {
     pickup.stop();
     stop_housekeeping = true;
     asio::post(purge_strand, [&] { purge_timer.cancel(); });
+    allocator_reserve.stop();
     if (smtp) smtp->stop();
     if (http) http->stop();
     engine.shutdown([&io] { io.stop(); });

@@ -419,10 +419,19 @@ void spool::wait_idle() {
 
 void spool::writer_loop() {
   std::vector<operation> batch;
+  bool cache_given_back = true;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+      const auto work = [this] { return stopping_ || !pending_.empty(); };
+      // The page cache (up to 32 MiB) speeds up bursts; an idle server need not keep it.
+      if (!cache_given_back && !wake_.wait_for(lock, std::chrono::seconds(5), work)) {
+        lock.unlock();
+        sqlite3_db_release_memory(writer_db_->handle());
+        cache_given_back = true;
+        continue;
+      }
+      wake_.wait(lock, work);
       if (pending_.empty()) return;  // stopping, and nothing left to write
       while (!pending_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(pending_.front()));
@@ -431,6 +440,7 @@ void spool::writer_loop() {
     }
     commit_batch(batch);
     batch.clear();
+    cache_given_back = false;
   }
 }
 
