@@ -325,11 +325,13 @@ class Refusals(CampaignTestCase):
         self.assertEqual(self.request("POST", f"/v1/campaigns/{done['id']}/test", {"to": []}).status, 400)
         self.assertEqual(self.request("GET", f"/v1/campaigns/{done['id']}/recipients?state=lost").status, 400)
         for method, path, status in [
-            ("GET", "/v1/campaigns?limit=0", 400), ("GET", "/v1/campaigns?before=yesterday", 400),
+            ("GET", "/v1/campaigns?limit=0", 400), ("GET", "/v1/campaigns?limit=10abc", 400),
+            ("GET", "/v1/campaigns?limit=", 400), ("GET", "/v1/campaigns?before=yesterday", 400),
             ("GET", "/v1/campaigns?colour=red", 400), ("PUT", "/v1/campaigns", 405),
             ("GET", "/v1/campaigns/C0000/recipients", 404), ("GET", f"/v1/campaigns/{done['id']}/pause", 405),
             ("POST", f"/v1/campaigns/{done['id']}/launch", 404),
             ("GET", f"/v1/campaigns/{done['id']}/recipients?limit=5000", 400),
+            ("GET", f"/v1/campaigns/{done['id']}/recipients?limit=2x", 400),
             ("DELETE", "/v1/audiences/nobody", 404), ("PUT", "/v1/audiences", 405),
         ]:
             self.assertEqual(self.request(method, path).status, status, (method, path))

@@ -61,6 +61,9 @@ class Contacts(HttpTestCase):
         for bad in ("garbage", "12", "1.x", "-1.2", ""):
             r = self.request("GET", f"/v1/contacts?page={bad}")
             self.assertEqual((r.status, r.json()["message"]), (400, "page: unknown parameter, or a bad value"), bad)
+        for bad in ("2x", "", "-1", "0", "1001"):
+            r = self.request("GET", f"/v1/contacts?limit={bad}")
+            self.assertEqual((r.status, r.json()["message"]), (400, "limit: 1 to 1000"), bad)
         self.assertEqual(self.request("GET", "/v1/contacts", key=OTHER_KEY).json()["items"], [])
 
     def test_csv_import_names_the_line_of_a_problem(self):

@@ -491,6 +491,12 @@ class MessageOperations(HttpTestCase):
         self.assertEqual(self.request("GET", "/v1/events", key=OTHER_KEY).json()["items"], [])
         self.assertEqual(self.request("GET", "/v1/events?type=opened").status, 400)
         self.assertEqual(self.request("GET", "/v1/events?since=yesterday").status, 400)
+        for bad in ("5x", "", "0", "1001"):
+            r = self.request("GET", f"/v1/events?limit={bad}")
+            self.assertEqual((r.status, r.json()["message"]), (400, "limit: 1 to 1000"), bad)
+        for bad in ("12", "1.2x", "x.1", "-1.2", "1.", ".1", "1.-", "1.--2"):
+            r = self.request("GET", f"/v1/events?page={bad}")
+            self.assertEqual((r.status, r.json()["message"]), (400, "page: not a page token"), bad)
 
     def test_resend_with_a_note_is_a_new_message_recorded_on_the_original(self):
         inst = self.http_install()

@@ -202,7 +202,7 @@ response api::campaigns_route(request& req, const tenant_ref& tenant, std::strin
     campaign::time_point before{};
     for (auto param : url ? url->params() : boost::urls::params_view()) {
       const std::string key(param.key), value(param.value);
-      if (key == "limit") limit = std::strtoul(value.c_str(), nullptr, 10);
+      if (key == "limit") limit = query_limit(value);
       else if (key == "before" && parse_rfc3339(value)) before = *parse_rfc3339(value);
       else return error_response(400, key + ": unknown parameter, or a bad value");
     }
@@ -253,7 +253,7 @@ response api::campaign_recipients(request& req, const tenant_ref& tenant, const 
   std::size_t limit = 100;
   for (auto param : url ? url->params() : boost::urls::params_view()) {
     const std::string key(param.key), value(param.value);
-    if (key == "limit") limit = std::strtoul(value.c_str(), nullptr, 10);
+    if (key == "limit") limit = query_limit(value);
     else if (auto seq = key == "page" ? whole_number(value) : std::nullopt) after = *seq;
     else if (key == "state" && (value == "pending" || value == "queued" || value == "dropped" || value == "cancelled"))
       state = value == "pending" ? campaign::recipient_state::pending

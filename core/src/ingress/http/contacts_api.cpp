@@ -71,7 +71,7 @@ response api::contacts_route(request& req, const tenant_ref& tenant, std::string
       else if (key == "list") q.list = value;
       else if (key == "page" && page_token(value)) q.after = value;
       else if (key == "status" && (value == "active" || value == "inactive")) q.active = value == "active";
-      else if (key == "limit") q.limit = std::strtoul(value.c_str(), nullptr, 10);
+      else if (key == "limit") q.limit = query_limit(value);
       else return error_response(400, key + ": unknown parameter, or a bad value");
     }
     if (q.limit < 1 || q.limit > 1000) return error_response(400, "limit: 1 to 1000");

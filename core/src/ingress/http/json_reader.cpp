@@ -94,6 +94,10 @@ std::optional<std::int64_t> whole_number(std::string_view text) {
   return value;
 }
 
+std::size_t query_limit(std::string_view text) {
+  return static_cast<std::size_t>(whole_number(text).value_or(0));
+}
+
 bool read_object_list(const boost::json::object& body, std::string_view key, std::size_t max,
                       const std::function<bool(json_reader&)>& read_item, std::string& error) {
   json_reader top(body);

@@ -72,6 +72,10 @@ std::optional<std::string> scalar_text(const boost::json::value& v);
 /// integer; nothing for anything else ("", "-1", "3x", twenty digits).
 std::optional<std::int64_t> whole_number(std::string_view text);
 
+/// A `limit` query parameter: its whole number, or 0 (which every range check refuses) for
+/// anything else, so that "10abc" is an error rather than 10.
+std::size_t query_limit(std::string_view text);
+
 /// RFC 3339 date-time ("2026-11-24T10:00:00Z", "…+02:00", fractions allowed).
 std::optional<std::chrono::system_clock::time_point> parse_rfc3339(std::string_view text);
 std::string format_rfc3339(std::chrono::system_clock::time_point t);

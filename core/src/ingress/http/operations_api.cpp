@@ -35,6 +35,13 @@ const std::vector<std::string>& webhook_event_types() {
 }
 
 /// Query parameters, percent-decoded (Boost.URL).
+/// The second part of an events page token: arrivals are numbered below zero in the feed.
+std::optional<std::int64_t> signed_whole_number(std::string_view text) {
+  if (!text.starts_with('-')) return whole_number(text);
+  const auto magnitude = whole_number(text.substr(1));
+  return magnitude ? std::optional<std::int64_t>(-*magnitude) : std::nullopt;
+}
+
 std::map<std::string, std::string> query_of(const request& req) {
   std::map<std::string, std::string> out;
   auto url = boost::urls::parse_origin_form(req.target());
@@ -180,14 +187,16 @@ response api::events(const request& req, const tenant_ref& tenant) {
   }
   if (query.count("page")) {
     // The opaque cursor of a previous page: "<time in ms>.<seq>".
-    const auto& page = query["page"];
-    long long ms = 0, seq = 0;
-    if (std::sscanf(page.c_str(), "%lld.%lld", &ms, &seq) != 2) return error_response(400, "page: not a page token");
-    after.time = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
-    after.seq = seq;
+    const std::string_view page = query["page"];
+    const auto dot = page.find('.');
+    const auto ms = whole_number(page.substr(0, dot));
+    const auto seq = dot == std::string_view::npos ? std::nullopt : signed_whole_number(page.substr(dot + 1));
+    if (!ms || !seq) return error_response(400, "page: not a page token");
+    after.time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
+    after.seq = *seq;
   }
   if (query.count("limit")) {
-    limit = static_cast<std::size_t>(std::strtoul(query["limit"].c_str(), nullptr, 10));
+    limit = query_limit(query["limit"]);
     if (limit < 1 || limit > max_events_page) return error_response(400, "limit: 1 to 1000");
   }
   // Only events older than a short settling time: an event's time is taken just before its
