@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
 #include <random>
 #include <string_view>
 #include <vector>
@@ -89,14 +90,23 @@ bool is_plain_addr_spec(std::string_view s) {
   return at != std::string_view::npos && is_dot_atom(s.substr(0, at)) && is_dot_atom(s.substr(at + 1));
 }
 
+struct plain_mailbox {
+  std::string name, addr;
+};
+
 /// "local@domain" or "Name <local@domain>" in plain ASCII: what it says is what is written,
-/// so it needs neither GMime's parser nor its encoder.
-bool is_plain_mailbox(std::string_view text) {
-  if (is_plain_addr_spec(text)) return true;
+/// so it needs neither GMime's parser nor its encoder. (An "xn--" domain stays as it is:
+/// GMime's parser would turn it into Unicode.)
+std::optional<plain_mailbox> as_plain_mailbox(std::string_view text) {
+  if (is_plain_addr_spec(text)) return plain_mailbox{{}, std::string(text)};
   const auto open = text.find(" <");
-  return open != std::string_view::npos && text.ends_with('>') && is_plain_phrase(text.substr(0, open)) &&
-         is_plain_addr_spec(text.substr(open + 2, text.size() - open - 3));
+  if (open == std::string_view::npos || !text.ends_with('>') || !is_plain_phrase(text.substr(0, open))) return {};
+  const std::string_view addr = text.substr(open + 2, text.size() - open - 3);
+  if (!is_plain_addr_spec(addr)) return {};
+  return plain_mailbox{std::string(text.substr(0, open)), std::string(addr)};
 }
+
+bool is_plain_mailbox(std::string_view text) { return as_plain_mailbox(text).has_value(); }
 
 /// A value written as it is: printable ASCII, single spaces, and short enough not to fold.
 bool is_plain_value(std::string_view name, std::string_view value) {
@@ -141,6 +151,17 @@ owned<InternetAddress> parse_mailbox(const std::string& text) {
   // Otherwise GMime picks the smallest charset that fits (often ISO-8859-1) for the name.
   internet_address_set_charset(mailbox.get(), "utf-8");
   return mailbox;
+}
+
+/// A validated mailbox as a GMime object, for a field that GMime encodes.
+owned<InternetAddress> mailbox_object(const std::string& text) {
+  if (const auto plain = as_plain_mailbox(text)) {
+    owned<InternetAddress> mailbox(
+        internet_address_mailbox_new(plain->name.empty() ? nullptr : plain->name.c_str(), plain->addr.c_str()));
+    internet_address_set_charset(mailbox.get(), "utf-8");
+    return mailbox;
+  }
+  return parse_mailbox(text);  // validated before: never null here
 }
 
 std::string mailbox_problem(std::string_view field, const std::string& text) {
@@ -264,7 +285,7 @@ std::string address_field(const char* name, const std::vector<std::string>& mail
     return out + "\r\n";
   }
   owned<InternetAddressList> list(internet_address_list_new());
-  for (const auto& text : mailboxes) internet_address_list_add(list.get(), parse_mailbox(text).get());
+  for (const auto& text : mailboxes) internet_address_list_add(list.get(), mailbox_object(text).get());
   GString* field = g_string_new(name);
   g_string_append(field, ": ");
   internet_address_list_encode(list.get(), nullptr, field);

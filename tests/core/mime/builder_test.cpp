@@ -150,6 +150,19 @@ TEST(builder, mailboxes_read_back_as_given_whether_written_plain_or_encoded) {
   }
 }
 
+TEST(builder, a_list_that_mixes_plain_and_encoded_mailboxes_keeps_every_one) {
+  auto spec = simple();
+  spec.to = {"Jörg <j@example.de>", "a@xn--bcher-kva.example", "Plain Name <p@example.org>"};
+  const auto result = build(spec);
+  ASSERT_EQ(result.error, "");
+  EXPECT_NE(result.raw.find("a@xn--bcher-kva.example"), std::string::npos) << result.raw;
+  const auto message = parse(result.raw);
+  InternetAddressList* to = g_mime_message_get_to(message.get());
+  ASSERT_EQ(internet_address_list_length(to), 3) << result.raw;
+  EXPECT_STREQ(internet_address_get_name(internet_address_list_get_address(to, 0)), "Jörg");
+  EXPECT_STREQ(internet_address_get_name(internet_address_list_get_address(to, 2)), "Plain Name");
+}
+
 TEST(builder, a_body_without_a_final_line_break_still_ends_the_message_with_crlf) {
   for (const std::string text : {"no break at the end", "ümlaut, no break at the end"}) {
     auto spec = simple();

@@ -34,7 +34,6 @@ const std::vector<std::string>& webhook_event_types() {
   return types;
 }
 
-/// Query parameters, percent-decoded (Boost.URL).
 /// The second part of an events page token: arrivals are numbered below zero in the feed.
 std::optional<std::int64_t> signed_whole_number(std::string_view text) {
   if (!text.starts_with('-')) return whole_number(text);
@@ -42,6 +41,7 @@ std::optional<std::int64_t> signed_whole_number(std::string_view text) {
   return magnitude ? std::optional<std::int64_t>(-*magnitude) : std::nullopt;
 }
 
+/// Query parameters, percent-decoded (Boost.URL).
 std::map<std::string, std::string> query_of(const request& req) {
   std::map<std::string, std::string> out;
   auto url = boost::urls::parse_origin_form(req.target());
@@ -191,7 +191,11 @@ response api::events(const request& req, const tenant_ref& tenant) {
     const auto dot = page.find('.');
     const auto ms = whole_number(page.substr(0, dot));
     const auto seq = dot == std::string_view::npos ? std::nullopt : signed_whole_number(page.substr(dot + 1));
-    if (!ms || !seq) return error_response(400, "page: not a page token");
+    // Beyond the clock's range the conversion to a time point would overflow.
+    constexpr auto max_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::time_point::max().time_since_epoch())
+                                .count();
+    if (!ms || !seq || *ms > max_ms) return error_response(400, "page: not a page token");
     after.time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*ms));
     after.seq = *seq;
   }
