@@ -68,7 +68,8 @@ bool is_content_id(std::string_view id) {
 }
 
 bool is_atext(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
 }
 
 /// RFC 5322 dot-atom: atoms of atext joined by single dots.
@@ -106,7 +107,9 @@ std::optional<plain_mailbox> as_plain_mailbox(std::string_view text) {
   return plain_mailbox{std::string(text.substr(0, open)), std::string(addr)};
 }
 
-bool is_plain_mailbox(std::string_view text) { return as_plain_mailbox(text).has_value(); }
+bool is_plain_mailbox(std::string_view text) {
+  return as_plain_mailbox(text).has_value();
+}
 
 /// A value written as it is: printable ASCII, single spaces, and short enough not to fold.
 bool is_plain_value(std::string_view name, std::string_view value) {
@@ -333,7 +336,8 @@ bool fits_7bit(std::string_view crlf_text) {
     if (eol - pos > max_line) return false;
     pos = eol + 2;
   }
-  return std::all_of(crlf_text.begin(), crlf_text.end(), [](char c) { return c != '\0' && static_cast<unsigned char>(c) < 128; });
+  return std::all_of(crlf_text.begin(), crlf_text.end(),
+                     [](char c) { return c != '\0' && static_cast<unsigned char>(c) < 128; });
 }
 
 /// A text body in UTF-8 as given, 7bit when it fits, quoted-printable otherwise (GMime would
@@ -368,7 +372,8 @@ std::string boundary_for(const std::vector<std::string>& parts) {
     std::string boundary = "=-";
     for (int i = 0; i < 24; ++i) boundary += alphabet[random() % alphabet.size()];
     const std::string delimiter = "--" + boundary;
-    if (std::none_of(parts.begin(), parts.end(), [&](const std::string& p) { return p.find(delimiter) != std::string::npos; }))
+    if (std::none_of(parts.begin(), parts.end(),
+                     [&](const std::string& p) { return p.find(delimiter) != std::string::npos; }))
       return boundary;
   }
 }
