@@ -44,6 +44,28 @@ class QueueTestCase(PosternTestCase):
         return wait_until(found, describe=lambda: f"no DSN containing {needle!r}\n" + inst.diagnostics())
 
 
+class Purge(QueueTestCase):
+    def test_purge_drops_content_past_keep_content_beside_a_running_server(self):
+        inst = self.install(transports=["scripted"], plugin_dirs=[TEST_PLUGIN_DIR],
+                            extra='[transports.scripted]\ndirectory = "scripted"\n[spool]\nkeep_content = "1s"\n')
+        inst.start_server()
+        done = self.submit(inst, "kept@example.com")
+        inst.wait_for_recipient(done, "kept@example.com", r"delivered")
+        waiting = self.submit(inst, "defer1@example.com")
+        inst.wait_for_recipient(waiting, "defer1@example.com", r"deferred")
+        self.assertIn("Subject: queue test", inst.queue_show(done), "content kept for resends at first")
+        time.sleep(1.5)
+        out = inst.check_run("queue", "purge").stdout
+        self.assertEqual(out, "purge: dropped the content of 1 message(s) finished before spool.keep_content, "
+                              "deleted 0 message(s) finished before spool.keep_history\n")
+        self.assertIn("content:    no longer kept", inst.queue_show(done))
+        self.assertIn("Subject: queue test", inst.queue_show(waiting), "mail still waiting keeps its content")
+        # Done again, nothing is left to do; the server goes on delivering.
+        self.assertIn("dropped the content of 0 message(s)", inst.check_run("queue", "purge").stdout)
+        after = self.submit(inst, "after@example.com")
+        inst.wait_for_recipient(after, "after@example.com", r"delivered")
+
+
 class DeferredMail(QueueTestCase):
     def test_deferred_recipient_is_listed_with_its_reply_and_events(self):
         inst = self.scripted_install()

@@ -79,6 +79,8 @@ int run(int argc, char** argv) {
   q_release->add_option("id", queue_id, "Queue id")->required();
   auto* q_delete = queue->add_subcommand("delete", "Remove a message from the queue without delivering it");
   q_delete->add_option("id", queue_id, "Queue id")->required();
+  auto* q_purge = queue->add_subcommand(
+      "purge", "Drop finished mail past spool.keep_content and keep_history now (serve does it every 10 minutes)");
   auto* contacts_cmd = app.add_subcommand("contacts", "A tenant's contacts: import, activity, subscriptions, list");
   contacts_cmd->require_subcommand(1);
   std::string tenant, csv_file, status;
@@ -147,7 +149,7 @@ int run(int argc, char** argv) {
   if (*hash) return hash_password_command();
   if (*api_key) return api_key_command(key_name);
   if (*check) return config_check_command(config::given_or_default(config_path));
-  for (auto* sub : {q_list, q_show, q_flush, q_hold, q_release, q_delete}) {
+  for (auto* sub : {q_list, q_show, q_flush, q_hold, q_release, q_delete, q_purge}) {
     if (*sub) {
       return with_config(config_path, [&](const config::settings& s) { return queue_command(s, sub->get_name(), queue_id); });
     }

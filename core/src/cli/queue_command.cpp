@@ -1,4 +1,5 @@
 #include "cli/cli.hpp"
+#include "cli/purge.hpp"
 
 #include "maildrop/maildrop.hpp"
 #include "spool/spool.hpp"
@@ -107,6 +108,16 @@ int act(std::size_t changed, const std::string& what, const std::string& id) {
   return 0;
 }
 
+int purge(spool::spool& spool, const config::settings& s) {
+  campaign::campaign_store campaigns(s.server.data_dir / "campaigns.db");
+  const std::atomic<bool> never{false};
+  const auto counts = purge_old_mail(spool, campaigns, s, never);
+  std::cout << "purge: dropped the content of " << counts.contents_dropped
+            << " message(s) finished before spool.keep_content, deleted " << counts.messages_deleted
+            << " message(s) finished before spool.keep_history\n";
+  return 0;
+}
+
 }  // namespace
 
 int queue_command(const config::settings& s, const std::string& action, const std::string& id) {
@@ -117,6 +128,7 @@ int queue_command(const config::settings& s, const std::string& action, const st
   if (action == "hold") return act(spool.hold(id), action, id);
   if (action == "release") return act(spool.release(id), action, id);
   if (action == "delete") return act(spool.remove(id), action, id);
+  if (action == "purge") return purge(spool, s);
   return EX_USAGE;
 }
 

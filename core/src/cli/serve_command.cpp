@@ -1,5 +1,6 @@
 #include "cli/cli.hpp"
 #include "cli/memory_release.hpp"
+#include "cli/purge.hpp"
 
 #include "delivery/engine.hpp"
 #include "ingress/http/api.hpp"
@@ -30,7 +31,6 @@
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
-#include <set>
 
 #include <sysexits.h>
 
@@ -144,24 +144,14 @@ void queue_campaign_webhook(store::state_store& state, const postern::campaign_s
   state.add_webhook_delivery({0, c.tenant, "campaign_completed", url->second, boost::json::serialize(data), 0},
                              "campaign_completed:" + c.id, std::chrono::system_clock::now());
 }
-/// Drops the content of messages finished longer than spool.keep_content ago, then the
-/// messages finished longer than spool.keep_history ago, but for those of campaigns whose end
-/// is not reported yet (they still count their messages' states). Stops between two rounds
-/// once `stop` is set. Runs on the housekeeping thread; logs what it did or why it could not.
-void purge_old_mail(spool::spool& spool, campaign::campaign_store& campaigns, const config::settings& s,
-                    const std::atomic<bool>& stop) {
-  auto log = logging::get("postern");
-  const auto now = std::chrono::system_clock::now();
+/// The 10-minute clean-up, on the housekeeping thread: an error is logged, and the next round
+/// tries again.
+void purge_in_background(spool::spool& spool, campaign::campaign_store& campaigns, const config::settings& s,
+                         const std::atomic<bool>& stop) {
   try {
-    if (auto n = spool.purge_content(now, &stop))
-      log->info("dropped the content of {} finished messages older than spool.keep_content", n);
-    std::set<std::string, std::less<>> open;
-    for (const auto& c : campaigns.unfinished()) open.insert(c.id);
-    const auto keep = [&open](std::string_view id) { return open.count(id) > 0; };
-    if (auto n = spool.purge_history(now - s.spool.keep_history, keep, &stop))
-      log->info("deleted {} messages finished longer than spool.keep_history ago", n);
+    purge_old_mail(spool, campaigns, s, stop);
   } catch (const std::exception& e) {
-    log->error("could not purge old messages: {}", e.what());
+    logging::get("postern")->error("could not purge old messages: {}", e.what());
   }
 }
 
@@ -302,7 +292,7 @@ int serve_command(const config::settings& s) {
     purge_timer.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       asio::post(housekeeping, [&] {
-        purge_old_mail(*spool, *campaign_data, s, stop_housekeeping);
+        purge_in_background(*spool, *campaign_data, s, stop_housekeeping);
         asio::post(purge_strand, [&] { schedule_purge(); });
       });
     });
