@@ -40,8 +40,10 @@ void print(const std::vector<row>& rows) {
 /// the default), the config's other plain keys, then its tables (per-tenant settings such as
 /// grants), under one [policies.NAME] header.
 void print_policy_settings(const std::string& name, const toml::table* section,
-                           const std::vector<std::pair<std::string, std::string>>& in_effect) {
+                           const std::vector<std::pair<std::string, std::string>>& in_effect,
+                           const std::string& settings_error) {
   std::cout << "\n[policies." << name << "]\n";
+  if (!settings_error.empty()) std::cout << "# settings() failed: " << settings_error << '\n';
   for (const auto& [key, value] : in_effect) {
     std::cout << key << " = " << value;
     if (!section || !section->contains(key)) std::cout << "  # default";
@@ -66,12 +68,13 @@ void print_policy_settings(const std::string& name, const toml::table* section,
   if (in_effect.empty() && plain.empty() && tables.empty()) std::cout << "# no settings\n";
 }
 
-/// What a created policy lists as its settings; a policy that throws is shown without them.
-std::vector<std::pair<std::string, std::string>> settings_of(const postern::policy& policy) {
+/// What a created policy lists as its settings; a policy that throws is shown without them,
+/// its error in `error`.
+std::vector<std::pair<std::string, std::string>> settings_of(const postern::policy& policy, std::string& error) {
   try {
     return policy.settings();
   } catch (const std::exception& e) {
-    std::cout << "# settings() failed: " << e.what() << '\n';
+    error = e.what();
     return {};
   }
 }
@@ -87,8 +90,9 @@ void print_chain(const config::settings& s, const plugin_host::policy_set* creat
   for (std::size_t i = 0; i < s.policy_order.size(); ++i) {
     const auto& name = s.policy_order[i];
     std::vector<std::pair<std::string, std::string>> in_effect;
-    if (created) in_effect = settings_of(*created->chain().policies().at(i).impl);
-    print_policy_settings(name, s.policies[name].as_table(), in_effect);
+    std::string settings_error;
+    if (created) in_effect = settings_of(*created->chain().policies().at(i).impl, settings_error);
+    print_policy_settings(name, s.policies[name].as_table(), in_effect, settings_error);
   }
 }
 

@@ -30,7 +30,6 @@ bool read_activity_events(const boost::json::object& body, std::size_t max_event
       r.fail("products", "an order, cart or wishlist event names its products");
     r.refuse_unknown_fields();
     if (r.ok()) out.push_back(std::move(e));
-    return r.ok();
   }, error);
 }
 

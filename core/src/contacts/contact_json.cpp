@@ -48,7 +48,6 @@ bool read_contact_updates(const boost::json::object& body, std::size_t max_conta
   return ingress::http::read_object_list(body, "contacts", max_contacts, [&](json_reader& r) {
     contact_update u;
     if (read_contact(r, u)) out.push_back(std::move(u));
-    return r.ok();
   }, error);
 }
 

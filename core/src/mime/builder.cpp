@@ -312,15 +312,8 @@ std::string header_fields(const message_spec& spec) {
 
 /// Quoted-printable with GMime's encoder, which takes LF line endings.
 std::string quoted_printable(std::string_view crlf_text) {
-  std::string lf;
-  lf.reserve(crlf_text.size());
-  for (std::size_t pos = 0; pos < crlf_text.size();) {
-    const std::size_t cr = std::min(crlf_text.find("\r\n", pos), crlf_text.size());
-    lf.append(crlf_text.substr(pos, cr - pos));
-    if (cr == crlf_text.size()) break;
-    lf += '\n';
-    pos = cr + 2;
-  }
+  std::string lf(crlf_text);
+  std::erase(lf, '\r');  // in CRLF text every CR ends a line
   std::string encoded(GMIME_QP_ENCODE_LEN(lf.size()), '\0');
   int state = -1;
   guint32 save = 0;
@@ -329,15 +322,14 @@ std::string quoted_printable(std::string_view crlf_text) {
   return submission::to_crlf(encoded);
 }
 
-/// 7bit needs ASCII without NUL and lines of at most 998 octets (RFC 2045 §2.7).
-bool fits_7bit(std::string_view crlf_text) {
+std::size_t longest_line(std::string_view crlf_text) {
+  std::size_t longest = 0;
   for (std::size_t pos = 0; pos < crlf_text.size();) {
     const std::size_t eol = std::min(crlf_text.find("\r\n", pos), crlf_text.size());
-    if (eol - pos > max_line) return false;
+    longest = std::max(longest, eol - pos);
     pos = eol + 2;
   }
-  return std::all_of(crlf_text.begin(), crlf_text.end(),
-                     [](char c) { return c != '\0' && static_cast<unsigned char>(c) < 128; });
+  return longest;
 }
 
 /// A text body in UTF-8 as given, 7bit when it fits, quoted-printable otherwise (GMime would
@@ -345,7 +337,8 @@ bool fits_7bit(std::string_view crlf_text) {
 std::string text_entity(std::string_view subtype, std::string_view text) {
   const std::string crlf = submission::to_crlf(text);
   const bool ascii = std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 128; });
-  const bool seven_bit = fits_7bit(crlf);
+  // 7bit: ASCII without NUL, lines of at most 998 octets (RFC 2045 §2.7).
+  const bool seven_bit = ascii && crlf.find('\0') == std::string::npos && longest_line(crlf) <= max_line;
   std::string out = "Content-Type: text/" + std::string(subtype) + "; charset=" + (ascii ? "us-ascii" : "utf-8") +
                     "\r\nContent-Transfer-Encoding: " + (seven_bit ? "7bit" : "quoted-printable") + "\r\n\r\n";
   return out + (seven_bit ? crlf : quoted_printable(crlf));
@@ -421,11 +414,7 @@ std::string mime_tree(const message_spec& spec) {
 /// A line too long to fold, such as a very long address, is refused rather than sent broken.
 std::string output_problem(std::string_view raw) {
   if (!submission::is_crlf(raw)) return "the message has a line ending that is not CRLF";
-  for (std::size_t pos = 0; pos < raw.size();) {
-    const std::size_t eol = std::min(raw.find("\r\n", pos), raw.size());
-    if (eol - pos > max_line) return "the message would have a line over 998 octets (an unbreakable header value?)";
-    pos = eol + 2;
-  }
+  if (longest_line(raw) > max_line) return "the message would have a line over 998 octets (an unbreakable header value?)";
   return {};
 }
 

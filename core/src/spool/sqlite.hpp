@@ -77,6 +77,8 @@ class statement {
 };
 
 /// Runs `body` in one write transaction (BEGIN IMMEDIATE), rolled back when it throws.
+/// After some errors (a full disk, an I/O error) SQLite has already rolled back: then there
+/// is nothing to roll back, and the error to report is the one in flight.
 template <class Body>
 void in_transaction(database& db, Body body) {
   db.exec("BEGIN IMMEDIATE");
@@ -84,7 +86,7 @@ void in_transaction(database& db, Body body) {
     body();
     db.exec("COMMIT");
   } catch (...) {
-    db.exec("ROLLBACK");
+    if (!sqlite3_get_autocommit(db.handle())) db.exec("ROLLBACK");
     throw;
   }
 }

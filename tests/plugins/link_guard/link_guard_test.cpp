@@ -2,6 +2,8 @@
 
 #include "plugins/policy_fixture.hpp"
 
+#include <postern/setting_text.hpp>
+
 namespace postern::policies {
 namespace {
 
@@ -79,6 +81,12 @@ TEST_F(link_guard_test, campaign_messages_are_read_once_at_the_campaign_stage) {
       << "a single marketing message is read when it is submitted";
   v.stream = postern::mail_stream::transactional;
   EXPECT_EQ(policy.check(v.view(false), postern::policy_stage::content).decision, postern::verdict::action::accept);
+}
+
+TEST(setting_text, escapes_quotes_backslashes_and_control_characters_as_toml_does) {
+  EXPECT_EQ(postern::setting_text("a\nb\\"), R"("a\u000Ab\\")");
+  EXPECT_EQ(postern::setting_text(std::string_view("\x01\x7F\t", 3)), R"("\u0001\u007F\u0009")");
+  EXPECT_EQ(postern::setting_text(std::vector<std::string>{}), "[]");
 }
 
 }  // namespace

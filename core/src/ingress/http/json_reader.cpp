@@ -99,7 +99,7 @@ std::size_t query_limit(std::string_view text) {
 }
 
 bool read_object_list(const boost::json::object& body, std::string_view key, std::size_t max,
-                      const std::function<bool(json_reader&)>& read_item, std::string& error) {
+                      const std::function<void(json_reader&)>& read_item, std::string& error) {
   json_reader top(body);
   const auto* list = top.value(key);
   top.refuse_unknown_fields();
@@ -116,8 +116,9 @@ bool read_object_list(const boost::json::object& body, std::string_view key, std
       return false;
     }
     json_reader r(item.get_object(), item_name + ".");
-    if (!read_item(r)) {
-      error = r.ok() ? item_name + ": not accepted" : r.error();
+    read_item(r);
+    if (!r.ok()) {
+      error = r.error();
       return false;
     }
   }

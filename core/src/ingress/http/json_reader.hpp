@@ -51,11 +51,11 @@ class json_reader {
 };
 
 /// Reads a body that is {KEY: [objects]} and nothing else, with at most `max` objects: each
-/// is handed to `read_item` with a reader whose names start "KEY[i].", which answers its
-/// reader's ok(). False with `error` naming the first problem ("KEY: expected a list of KEY",
+/// is handed to `read_item` with a reader whose names start "KEY[i].", which records its
+/// problems in that reader. False with `error` naming the first problem ("KEY: expected a list of KEY",
 /// "at most N KEY at once", "other: unknown field", or the item's).
 bool read_object_list(const boost::json::object& body, std::string_view key, std::size_t max,
-                      const std::function<bool(json_reader&)>& read_item, std::string& error);
+                      const std::function<void(json_reader&)>& read_item, std::string& error);
 
 /// Parses a JSON text into an object, or says where and why it is not one.
 struct parsed_json {
