@@ -520,7 +520,7 @@ void campaign_service::start_spooling(feed_round& round) {
       ++round.in_flight;
     }
     try {
-      // A copy: the entry stays, to be spooled again if the spool refuses it for now.
+      // The entry stays, to be spooled again if the spool refuses it for now.
       auto& s = round.to_spool[i];
       submission_.spool_checked(s.request, s.checked, [answered, i](postern::submit_result r) { answered(i, r); });
     } catch (...) {

@@ -3,6 +3,7 @@
 #include "spool/sqlite.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <set>
 
@@ -386,11 +387,33 @@ std::optional<contact> contact_store::find(std::string_view tenant, std::string_
   return c;
 }
 
+namespace {
+std::optional<std::int64_t> digits_value(std::string_view text) {
+  std::int64_t value = 0;
+  const auto end = text.data() + text.size();
+  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end) return std::nullopt;
+  return value;
+}
+}  // namespace
+
+std::optional<page_position> read_page_token(std::string_view token) {
+  const auto dot = token.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  const auto time = digits_value(token.substr(0, dot));
+  const auto id = digits_value(token.substr(dot + 1));
+  if (!time || !id) return std::nullopt;
+  return page_position{*time, *id};
+}
+
 contact_page contact_store::list(std::string_view tenant, const contact_query& query, time_point active_since) {
   std::lock_guard lock(mutex_);
   // Newest interaction first; the page token is "<last_interaction>.<id>" of the last row.
-  long long after_time = 0, after_id = 0;
-  const bool paged = !query.after.empty() && std::sscanf(query.after.c_str(), "%lld.%lld", &after_time, &after_id) == 2;
+  const auto position = read_page_token(query.after);
+  const bool paged = position.has_value();
+  const std::int64_t after_time = paged ? position->last_interaction : 0;
+  const std::int64_t after_id = paged ? position->id : 0;
   const std::string sql = std::string(contact_columns) +
                           "WHERE tenant = ?1 "
                           // What a contact hides is not searchable either: a search must not

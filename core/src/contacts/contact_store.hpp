@@ -71,6 +71,16 @@ struct contact_page {
   std::string next;  ///< Empty on the last page.
 };
 
+/// Where a contacts page starts: after this (last interaction in ms, id).
+struct page_position {
+  std::int64_t last_interaction = 0;
+  std::int64_t id = 0;
+};
+
+/// A page token as contact_page::next gives it ("<last interaction>.<id>", two whole numbers);
+/// nothing for anything else. Thread-safe, pure.
+std::optional<page_position> read_page_token(std::string_view token);
+
 struct contact_query {
   std::string search;        ///< Part of the address or name; empty: any.
   std::optional<bool> active;  ///< Interaction within the activity window (true) or not (false).

@@ -46,7 +46,7 @@ bool valid_address(std::string_view address) {
 service::service(spool::spool& spool, const policies::chain& policies, identity id)
     : spool_(spool), policies_(policies), identity_(std::move(id)), log_(logging::get("submission")) {}
 
-std::string service::complete_headers(std::string raw, const request& req, const std::string& queue_id,
+std::string service::complete_headers(std::string_view raw, const request& req, const std::string& queue_id,
                                       std::chrono::system_clock::time_point now) const {
   std::string added;
   // RFC 5322 §3.6: Date and From are required; Message-ID should be there. A careful MTA adds
@@ -57,13 +57,15 @@ std::string service::complete_headers(std::string raw, const request& req, const
     const std::string from = req.env.mail_from.empty() ? "MAILER-DAEMON@" + identity_.hostname : req.env.mail_from;
     added += format_field("From", "<" + from + ">");
   }
-  return received_field(req, identity_, queue_id, now) + added + raw;
+  std::string out = received_field(req, identity_, queue_id, now) + added;
+  out.reserve(out.size() + raw.size());
+  return out.append(raw);
 }
 
 void service::submit(request req, postern::submit_callback done) {
   const auto result = check(req);
   if (result.refusal) return done(*result.refusal);
-  spool_checked(std::move(req), result, std::move(done));
+  spool_checked(req, result, std::move(done));
 }
 
 checked service::check(request& req) {
@@ -123,24 +125,22 @@ void service::apply_policies(request& req, checked& out) const {
   req.raw = extra + req.raw;
 }
 
-void service::spool_checked(request req, const checked& result, postern::submit_callback done) {
+void service::spool_checked(const request& req, const checked& result, postern::submit_callback done) {
   auto& log = log_;
   if (req.env.recipients.empty()) return done({true, "", {250, "2.0.0", "Ok: every recipient suppressed by policy"}});
   const auto now = result.now;
   const auto& queue_id = result.queue_id;
-  std::string raw = complete_headers(std::move(req.raw), req, queue_id, now);
-
   spool::new_entry entry;
   entry.msg.queue_id = queue_id;
-  entry.msg.tenant = std::move(req.tenant);
+  entry.msg.tenant = req.tenant;
   entry.msg.stream = req.stream;
-  entry.msg.tags = std::move(req.tags);
-  entry.msg.campaign_id = std::move(req.campaign_id);
-  entry.msg.env = std::move(req.env);
-  entry.msg.raw = std::move(raw);
+  entry.msg.tags = req.tags;
+  entry.msg.campaign_id = req.campaign_id;
+  entry.msg.env = req.env;
+  entry.msg.raw = complete_headers(req.raw, req, queue_id, now);
   entry.msg.arrival = now;
-  entry.source = std::move(req.source);
-  entry.origin_key = std::move(req.origin_key);
+  entry.source = req.source;
+  entry.origin_key = req.origin_key;
   entry.not_before = req.not_before;
 
   const auto size = entry.msg.raw.size();

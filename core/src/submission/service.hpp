@@ -80,8 +80,10 @@ class service {
   /// campaign's dry run stops here, on the very path of the real send.
   checked check(request& req);
   /// The second half: spools a request that `check` passed. A request whose recipients were
-  /// all dropped is answered 250 without storing anything.
-  void spool_checked(request req, const checked& result, postern::submit_callback done);
+  /// all dropped is answered 250 without storing anything. The request is only read (its
+  /// text is copied once, into the spooled message): a campaign keeps its recipient's request
+  /// to spool it again if the spool refuses it for now.
+  void spool_checked(const request& req, const checked& result, postern::submit_callback done);
   /// Same, waiting for the answer (for the CLI and tests).
   postern::submit_result submit_wait(request req);
 
@@ -90,7 +92,7 @@ class service {
 
   /// Adds Date, Message-ID and From when missing and prepends the Received field. Exposed
   /// for tests; `raw` must already use CRLF.
-  std::string complete_headers(std::string raw, const request& req, const std::string& queue_id,
+  std::string complete_headers(std::string_view raw, const request& req, const std::string& queue_id,
                                std::chrono::system_clock::time_point now) const;
 
  private:

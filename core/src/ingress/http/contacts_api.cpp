@@ -47,12 +47,6 @@ json::object contact_json(const contacts::contact& c, std::chrono::system_clock:
           {"last_interaction", format_rfc3339(c.last_interaction)}};
 }
 
-/// A contacts page token as next_page gives it: "<last interaction>.<id>", two numbers.
-bool page_token(std::string_view token) {
-  const auto dot = token.find('.');
-  return dot != std::string_view::npos && whole_number(token.substr(0, dot)) && whole_number(token.substr(dot + 1));
-}
-
 response upserted(const contacts::upsert_counts& n) {
   return json_response(200, json::object{{"created", n.created}, {"updated", n.updated}});
 }
@@ -69,7 +63,7 @@ response api::contacts_route(request& req, const tenant_ref& tenant, std::string
       const std::string key(param.key), value(param.value);
       if (key == "search") q.search = value;
       else if (key == "list") q.list = value;
-      else if (key == "page" && page_token(value)) q.after = value;
+      else if (key == "page" && contacts::read_page_token(value)) q.after = value;
       else if (key == "status" && (value == "active" || value == "inactive")) q.active = value == "active";
       else if (key == "limit") q.limit = query_limit(value);
       else return error_response(400, key + ": unknown parameter, or a bad value");
