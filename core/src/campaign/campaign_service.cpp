@@ -285,6 +285,7 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
   p.record = std::move(*record);
   const bool large = p.record.selected >= large_campaign;
   const auto now = std::chrono::steady_clock::now();
+  std::uint64_t generation = 0;  // of a large campaign's count: kept only if no action came since
   if (large) {
     std::lock_guard lock(status_mutex_);
     if (auto it = status_cache_.find(id); it != status_cache_.end() && now - it->second.at < it->second.max_age) {
@@ -293,10 +294,6 @@ std::optional<progress> campaign_service::status(std::string_view tenant, std::s
       p.drops = it->second.drops;
       return p;
     }
-  }
-  std::uint64_t generation;
-  {
-    std::lock_guard lock(status_mutex_);
     generation = status_generation_;
   }
   p.own = store_.counts(id);

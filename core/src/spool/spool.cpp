@@ -293,8 +293,7 @@ spool::spool(spool_options options) : options_(std::move(options)) {
   statements_ = std::make_unique<writer_statements>(*writer_db_, *bodies_, options_.inline_body_max);
   remove_unused_segments();  // left by batches a crash cut short
   statements_->drop_content_at_once = options_.keep_content.count() <= 0;
-  reader_db_ = std::make_unique<database>(file, false);
-  reader_db_->exec("PRAGMA query_only=ON");
+  reader_db_ = open_reader();
   reader_statements_ = std::make_unique<reader_statements>(*reader_db_);
   writer_ = std::thread([this] { writer_loop(); });
 }
@@ -308,6 +307,12 @@ spool::~spool() {
   if (writer_.joinable()) writer_.join();
   statements_.reset();
   reader_statements_.reset();
+}
+
+std::unique_ptr<database> spool::open_reader() const {
+  auto db = std::make_unique<database>(options_.dir / "queue.db", false);
+  db->exec("PRAGMA query_only=ON");
+  return db;
 }
 
 void spool::remove_unused_segments() {
@@ -722,8 +727,7 @@ spool_stats spool::stats() {
 spool_stats spool::campaign_stats(std::string_view campaign_id) {
   std::lock_guard lock(counting_mutex_);
   if (!counting_db_) {  // opened on first use: most processes that open the spool never count
-    counting_db_ = std::make_unique<database>(options_.dir / "queue.db", false);
-    counting_db_->exec("PRAGMA query_only=ON");
+    counting_db_ = open_reader();
   }
   spool_stats s;
   statement q(*counting_db_, "SELECT r.state, COUNT(*), SUM(r.last_text = 'campaign cancelled') FROM messages m "

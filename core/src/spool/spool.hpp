@@ -234,6 +234,8 @@ class spool {
   void writer_loop();
   void commit_batch(std::vector<operation>& batch);
   void remove_unused_segments();
+  /// A read-only connection to queue.db (the reader's, the counting one).
+  std::unique_ptr<database> open_reader() const;
   void clean_segments_if_due(bool committed);
   std::size_t admin(std::string_view queue_id, const char* sql, const char* event_type);
 
