@@ -66,6 +66,7 @@ file_transport::file_transport(postern::host& host) : name_host_(host.hostname()
   if (sync != "shared" && sync != "each")
     throw std::invalid_argument(cfg.origin() + ": sync must be \"shared\" or \"each\", not \"" + sync + "\"");
   shared_sync_ = sync == "shared";
+  if (shared_sync_) syncer_ = std::thread([this] { sync_loop(); });
 }
 
 postern::probe_result file_transport::probe() {
@@ -108,56 +109,10 @@ int write_all(int fd, std::string_view content) {
   return 0;
 }
 
-/// Linux: an unnamed file in the final directory, given its name only once it is complete
-/// and on disk (linkat). One directory operation per message instead of two (create in tmp/,
-/// rename into new/), with the same guarantee: a reader never sees a partial file.
-/// Returns -1 with errno set when the file system cannot do it; the caller falls back.
-/// `make_durable(fd)` makes the file's content durable (0 or an errno value).
-template <typename Durable>
-postern::smtp_reply link_tmpfile(const std::filesystem::path& final_dir, const std::filesystem::path& final_path,
-                                 std::string_view head, std::string_view body, Durable make_durable,
-                                 bool& unsupported) {
-  unsupported = false;
-  const int fd = ::open(final_dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
-      unsupported = true;
-      return {};
-    }
-    return disk_error("cannot create a file in " + final_dir.string(), errno);
-  }
-  int rc = write_all(fd, head);
-  if (rc == 0) rc = write_all(fd, body);
-  if (rc == 0) rc = make_durable(fd);
-  if (rc == 0) {
-    const std::string self = "/proc/self/fd/" + std::to_string(fd);
-    // EEXIST: an earlier attempt of this very delivery wrote it (names are per delivery), and
-    // a crash kept its outcome from being recorded. It is there, whole: delivered.
-    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, final_path.c_str(), AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST)
-      rc = errno;
-  }
-  ::close(fd);
-  if (rc != 0) return disk_error("cannot write " + final_path.string(), rc);
-  return {250, "2.0.0", ""};
-}
-
-/// Portable path: write under a temporary name, fsync, rename into place.
-template <typename Durable>
-postern::smtp_reply rename_into_place(const std::filesystem::path& tmp, const std::filesystem::path& final_path,
-                                      std::string_view head, std::string_view body, Durable make_durable) {
-  // Not O_EXCL: names are per delivery, and a crash may have left this one's temporary file.
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return disk_error("cannot create " + tmp.string(), errno);
-  int rc = write_all(fd, head);
-  if (rc == 0) rc = write_all(fd, body);
-  if (rc == 0) rc = make_durable(fd);
-  ::close(fd);
-  if (rc == 0 && ::rename(tmp.c_str(), final_path.c_str()) != 0) rc = errno;
-  if (rc != 0) {
-    ::unlink(tmp.c_str());
-    return disk_error("cannot write " + final_path.string(), rc);
-  }
-  return {250, "2.0.0", ""};
+/// Closes a file that will not be named; a temporary name goes with it.
+void discard(int fd, const std::filesystem::path& tmp) {
+  if (fd >= 0) ::close(fd);
+  if (!tmp.empty()) ::unlink(tmp.c_str());
 }
 
 }  // namespace
@@ -173,34 +128,73 @@ int file_transport::ensure_dir(const std::filesystem::path& dir) const {
   return 0;
 }
 
-postern::smtp_reply file_transport::write_file(const std::filesystem::path& dir, const std::string& name,
-                                               std::string_view head, std::string_view body) const {
+void file_transport::forget_dirs() const {
+  // A directory may have gone (an operator cleaned up): check again next time.
+  std::lock_guard lock(dirs_mutex_);
+  known_dirs_.clear();
+  dir_syncs_.clear();
+}
+
+postern::smtp_reply file_transport::create_file(const std::filesystem::path& dir, const std::string& name,
+                                                std::string_view head, std::string_view body, open_file& file) const {
   const bool maildir = layout_ == layout::maildir;
   const auto tmp_dir = maildir ? dir / "tmp" : dir;
-  const auto final_dir = maildir ? dir / "new" : dir;
-  for (const auto& d : maildir ? std::vector<std::filesystem::path>{tmp_dir, final_dir, dir / "cur"}
-                               : std::vector<std::filesystem::path>{final_dir}) {
+  file.final_dir = maildir ? dir / "new" : dir;
+  for (const auto& d : maildir ? std::vector<std::filesystem::path>{tmp_dir, file.final_dir, dir / "cur"}
+                               : std::vector<std::filesystem::path>{file.final_dir}) {
     if (int rc = ensure_dir(d); rc != 0) return disk_error("cannot create " + d.string(), rc);
   }
-  const auto final_path = final_dir / (maildir ? name : name + ".eml");
+  file.final_path = file.final_dir / (maildir ? name : name + ".eml");
+  // Linux: an unnamed file in the final directory, named (linkat) only once it is complete
+  // and on disk: one directory operation per message instead of two (create in tmp/, rename
+  // into new/), with the same guarantee that a reader never sees a partial file.
+  if (use_tmpfile_.load()) {
+    file.fd = ::open(file.final_dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+    if (file.fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+      return disk_error("cannot create a file in " + file.final_dir.string(), errno);
+    if (file.fd < 0) use_tmpfile_ = false;
+  }
+  if (file.fd < 0) {
+    // The portable way: a temporary name, renamed into place. Not O_EXCL: names are per
+    // delivery, and a crash may have left this one's temporary file.
+    file.tmp = tmp_dir / (maildir ? name : "." + name + ".tmp");
+    file.fd = ::open(file.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (file.fd < 0) return disk_error("cannot create " + file.tmp.string(), errno);
+  }
+  int rc = write_all(file.fd, head);
+  if (rc == 0) rc = write_all(file.fd, body);
+  struct stat st {};
+  if (rc == 0 && ::fstat(file.fd, &st) != 0) rc = errno;
+  if (rc != 0) {
+    discard(file.fd, file.tmp);
+    file.fd = -1;
+    return disk_error("cannot write " + file.final_path.string(), rc);
+  }
+  file.device = st.st_dev;
+  return {250, "2.0.0", ""};
+}
 
-  const auto durable = [this](int fd) { return sync_data(fd); };
-  bool unsupported = true;
-  postern::smtp_reply reply;
-  if (use_tmpfile_.load()) reply = link_tmpfile(final_dir, final_path, head, body, durable, unsupported);
-  if (unsupported) {
-    use_tmpfile_ = false;
-    reply = rename_into_place(tmp_dir / (maildir ? name : "." + name + ".tmp"), final_path, head, body, durable);
+int file_transport::name_file(const open_file& file) const {
+  if (!file.tmp.empty()) return ::rename(file.tmp.c_str(), file.final_path.c_str()) == 0 ? 0 : errno;
+  const std::string self = "/proc/self/fd/" + std::to_string(file.fd);
+  // EEXIST: an earlier attempt of this very delivery wrote it (names are per delivery), and
+  // a crash kept its outcome from being recorded. It is there, whole: delivered.
+  if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, file.final_path.c_str(), AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST)
+    return errno;
+  return 0;
+}
+
+postern::smtp_reply file_transport::finish_alone(open_file& file) const {
+  int rc = ::fdatasync(file.fd) == 0 ? 0 : errno;
+  if (rc == 0) rc = name_file(file);
+  discard(file.fd, rc == 0 ? std::filesystem::path() : file.tmp);
+  file.fd = -1;
+  if (rc == 0) rc = sync_directory(file.final_dir);
+  if (rc != 0) {
+    forget_dirs();
+    return disk_error("cannot write " + file.final_path.string(), rc);
   }
-  if (!reply.success()) {
-    // The directory may have gone (an operator cleaned up): check again next time.
-    std::lock_guard lock(dirs_mutex_);
-    known_dirs_.clear();
-    dir_syncs_.clear();
-    return reply;
-  }
-  if (int rc = sync_directory(final_dir); rc != 0) return disk_error("cannot fsync " + final_dir.string(), rc);
-  return {250, "2.0.0", "written to " + final_path.string()};
+  return {250, "2.0.0", "written to " + file.final_path.string()};
 }
 
 std::shared_ptr<file_transport::sync_group> file_transport::group_for(
@@ -216,21 +210,7 @@ int file_transport::sync_directory(const std::filesystem::path& dir) const {
   return group_for(dir_syncs_, dir.string())->join([&dir] { return fsync_dir(dir); });
 }
 
-int file_transport::sync_data(int fd) const {
-  if (!shared_sync_) return ::fdatasync(fd) == 0 ? 0 : errno;
-  // syncfs writes back every dirty file of the file system in one go: the inode table blocks
-  // that many new files share are written once, not once per file, and the device is flushed
-  // once. The group is per file system, so a leader's syncfs covers its followers' files.
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return errno;
-  return group_for(data_syncs_, std::to_string(st.st_dev))->join([fd] { return ::syncfs(fd) == 0 ? 0 : errno; });
-}
-
-void file_transport::deliver(postern::delivery_request request, postern::delivery_callback done) {
-  if (request.recipients.empty()) {
-    done({});
-    return;
-  }
+void file_transport::write_files(const postern::delivery_request& request, waiting_delivery& out) const {
   const auto& msg = *request.msg;
   const std::string eol = crlf_ ? "\r\n" : "\n";
   // The body is written as it is (CRLF) or converted once (LF), never copied per recipient.
@@ -238,23 +218,139 @@ void file_transport::deliver(postern::delivery_request request, postern::deliver
   if (!crlf_) converted = postern::to_lf(msg.raw);
   const std::string_view body = crlf_ ? std::string_view(msg.raw) : std::string_view(converted);
   const std::string return_path = "Return-Path: <" + msg.env.mail_from + ">" + eol;
-  std::vector<postern::recipient_result> results;
-
+  const auto write = [&](const std::filesystem::path& dir, std::uint32_t first, const std::string& head,
+                         std::vector<std::uint32_t> recipients) {
+    open_file file;
+    const auto reply = create_file(dir, delivery_name(msg, first), head, body, file);
+    if (file.fd < 0) {
+      forget_dirs();
+      for (auto index : recipients) out.results.push_back({index, reply, ""});
+      return;
+    }
+    out.files.push_back(std::move(file));
+    out.recipients.push_back(std::move(recipients));
+  };
   if (layout_ == layout::eml) {
-    std::string head = return_path;
-    for (const auto& r : request.recipients) head += "X-Envelope-To: <" + r.address + ">" + eol;
     // One file for the part's recipients, named after the first: a part is written whole or
     // not at all, so its recipients are always retried together.
-    const auto reply = write_file(directory_, delivery_name(msg, request.recipients.front().index), head, body);
-    for (const auto& r : request.recipients) results.push_back({r.index, reply, ""});
-  } else {
+    std::string head = return_path;
+    std::vector<std::uint32_t> indexes;
     for (const auto& r : request.recipients) {
-      const std::string head = return_path + "Delivered-To: " + r.address + eol;
-      results.push_back(
-          {r.index, write_file(directory_ / maildir_name(r.address), delivery_name(msg, r.index), head, body), ""});
+      head += "X-Envelope-To: <" + r.address + ">" + eol;
+      indexes.push_back(r.index);
+    }
+    write(directory_, request.recipients.front().index, head, std::move(indexes));
+  } else {
+    for (const auto& r : request.recipients)
+      write(directory_ / maildir_name(r.address), r.index, return_path + "Delivered-To: " + r.address + eol, {r.index});
+  }
+}
+
+void file_transport::deliver(postern::delivery_request request, postern::delivery_callback done) {
+  if (request.recipients.empty()) {
+    done({});
+    return;
+  }
+  waiting_delivery delivery;
+  write_files(request, delivery);
+  if (delivery.files.empty() || !shared_sync_) {
+    for (std::size_t i = 0; i < delivery.files.size(); ++i) {
+      const auto reply = finish_alone(delivery.files[i]);
+      for (auto index : delivery.recipients[i]) delivery.results.push_back({index, reply, ""});
+    }
+    done(std::move(delivery.results));
+    return;
+  }
+  delivery.done = std::move(done);
+  {
+    std::lock_guard lock(waiting_mutex_);
+    if (!stopping_) {
+      waiting_.push_back(std::move(delivery));
+      waiting_cv_.notify_one();
+      return;
     }
   }
-  done(std::move(results));
+  // After stop (the engine delivers nothing then): finished here, as the sync thread would.
+  std::vector<waiting_delivery> late;
+  late.push_back(std::move(delivery));
+  finish_together(std::move(late));
+}
+
+void file_transport::sync_loop() {
+  std::unique_lock lock(waiting_mutex_);
+  for (;;) {
+    waiting_cv_.wait(lock, [this] { return stopping_ || !waiting_.empty(); });
+    if (waiting_.empty()) return;  // stopping, and nothing left
+    auto batch = std::move(waiting_);
+    waiting_.clear();
+    lock.unlock();
+    // Deliveries that arrive meanwhile wait for the next round: this one's syncfs may have
+    // started before their files were written.
+    finish_together(std::move(batch));
+    lock.lock();
+  }
+}
+
+std::vector<std::vector<int>> file_transport::make_durable(std::vector<waiting_delivery>& batch) const {
+  // One syncfs per file system makes every file of the batch durable (data and inode): many
+  // new files share inode-table blocks, written once this way, and the device is flushed once.
+  std::map<dev_t, int> synced;
+  for (const auto& d : batch) {
+    for (const auto& f : d.files) {
+      if (!synced.count(f.device)) synced[f.device] = ::syncfs(f.fd) == 0 ? 0 : errno;
+    }
+  }
+  // Then the names, and one fsync per directory for every name made in it.
+  std::map<std::filesystem::path, int> directories;
+  std::vector<std::vector<int>> outcome(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    for (auto& f : batch[i].files) {
+      int rc = synced[f.device];
+      if (rc == 0) rc = name_file(f);
+      if (rc == 0) directories.emplace(f.final_dir, 0);
+      discard(f.fd, rc == 0 ? std::filesystem::path() : f.tmp);
+      f.fd = -1;
+      outcome[i].push_back(rc);
+    }
+  }
+  for (auto& [dir, rc] : directories) rc = fsync_dir(dir);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    for (std::size_t j = 0; j < batch[i].files.size(); ++j) {
+      if (outcome[i][j] == 0) outcome[i][j] = directories[batch[i].files[j].final_dir];
+    }
+  }
+  return outcome;
+}
+
+void file_transport::finish_together(std::vector<waiting_delivery> batch) const {
+  const auto outcome = make_durable(batch);
+  bool failed = false;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& d = batch[i];
+    for (std::size_t j = 0; j < d.files.size(); ++j) {
+      const int rc = outcome[i][j];
+      const auto& path = d.files[j].final_path;
+      failed = failed || rc != 0;
+      const auto reply = rc == 0 ? postern::smtp_reply{250, "2.0.0", "written to " + path.string()}
+                                 : disk_error("cannot write " + path.string(), rc);
+      for (auto index : d.recipients[j]) d.results.push_back({index, reply, ""});
+    }
+  }
+  if (failed) forget_dirs();
+  for (auto& d : batch) d.done(std::move(d.results));
+}
+
+void file_transport::stop() {
+  {
+    std::lock_guard lock(waiting_mutex_);
+    stopping_ = true;
+  }
+  waiting_cv_.notify_one();
+  if (syncer_.joinable()) syncer_.join();
+}
+
+file_transport::~file_transport() {
+  stop();
 }
 
 }  // namespace postern::transports

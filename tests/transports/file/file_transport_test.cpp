@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 namespace postern::transports {
@@ -46,10 +47,13 @@ class file_transport_test : public ::testing::Test {
     return {msg, msg->env.recipients};
   }
 
+  /// Delivers and waits for the answer: with sync = "shared" it comes from the transport's
+  /// sync thread, after `deliver` has returned.
   static std::vector<postern::recipient_result> run(file_transport& t, postern::delivery_request r) {
-    std::vector<postern::recipient_result> out;
-    t.deliver(std::move(r), [&](auto results) { out = std::move(results); });
-    return out;
+    std::promise<std::vector<postern::recipient_result>> answered;
+    auto answer = answered.get_future();
+    t.deliver(std::move(r), [&answered](auto results) { answered.set_value(std::move(results)); });
+    return answer.get();
   }
 
   static std::vector<std::filesystem::path> files_in(const std::filesystem::path& dir) {
@@ -140,6 +144,27 @@ TEST_F(file_transport_test, concurrent_writers_all_land_in_either_sync_mode) {
     EXPECT_EQ(written.load(), 200) << sync;
     EXPECT_EQ(files_in(dir_ / sync).size(), 200u) << sync;
   }
+}
+
+TEST_F(file_transport_test, stop_answers_every_delivery_still_waiting_for_its_sync) {
+  auto t = make(dir_ / "out", "eml");
+  std::atomic<int> answered{0};
+  std::atomic<int> written{0};
+  for (int i = 0; i < 100; ++i) {
+    t->deliver(request({"a@example.com"}), [&](auto results) {
+      ++answered;
+      for (const auto& r : results) written += r.reply.code == 250;
+    });
+  }
+  t->stop();
+  EXPECT_EQ(answered.load(), 100) << "stop returns once every delivery has its answer";
+  EXPECT_EQ(written.load(), 100);
+  EXPECT_EQ(files_in(dir_ / "out").size(), 100u);
+  // The engine delivers nothing after stop; if something did, it is still written and answered.
+  const auto late = run(*t, request({"a@example.com"}));
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].reply.code, 250) << late[0].reply.text;
+  EXPECT_EQ(files_in(dir_ / "out").size(), 101u);
 }
 
 TEST_F(file_transport_test, an_unusable_directory_makes_probe_say_why) {
