@@ -8,7 +8,9 @@ loopback, with Postfix's smtp-source as the client for all three.
   smtp-sink the ceiling: accepts and discards, no queue
 
 Prints msg/s per size and session count, and the ratios postern/Postfix and
-postern/smtp-sink. Every run is a bounded number of messages; nothing leaves 127.0.0.1.
+postern/smtp-sink; for postern also how much of the cell was already in the file sink when its
+last message was accepted ("pn in sink": whether delivery kept pace), and the rate from the
+first message sent to the last one in the sink ("pn to sink"). Every run is a bounded number of messages; nothing leaves 127.0.0.1.
 """
 
 import argparse
@@ -250,20 +252,25 @@ def main():
         started.append(postern)
         print(f"SMTP ingest, smtp-source on 127.0.0.1, work directory {work}", flush=True)
         print(f"{'size':>7} {'sessions':>8} {'messages':>8} {'postern':>10} {'postfix':>10} {'smtp-sink':>10}"
-              f" {'pn/pf':>7} {'pn/sink':>8}", flush=True)
+              f" {'pn/pf':>7} {'pn/sink':>8} {'pn in sink':>10} {'pn to sink':>10}", flush=True)
         for size in [int(s) for s in args.sizes.split(",")]:
             for sessions in [int(s) for s in args.sessions.split(",")]:
                 base = 500 if sessions == 1 else 4000
                 messages = max(100, int(base * args.scale * (1024 / size) ** 0.5))
                 sent_to_postern += messages
+                began = time.monotonic()
                 pn = smtp_source(postern.port, messages, sessions, size)
+                # How far delivery kept pace with ingest: what sat in the sink when the last
+                # message was accepted, and the rate from the first message to the last in the sink.
+                in_sink = postern.delivered() - (sent_to_postern - messages)
                 postern.drain(sent_to_postern)
+                through = messages / (time.monotonic() - began)
                 pf = smtp_source(postfix.port, messages, sessions, size)
                 postfix.drain()
                 sk = smtp_source(sink.port, messages, sessions, size)
                 rows.append((size, sessions, pn, pf, sk))
                 print(f"{size:>7} {sessions:>8} {messages:>8} {pn:>8.0f}/s {pf:>8.0f}/s {sk:>8.0f}/s"
-                      f" {pn / pf:>6.1f}x {pn / sk:>7.0%}", flush=True)
+                      f" {pn / pf:>6.1f}x {pn / sk:>7.0%} {in_sink / messages:>10.0%} {through:>8.0f}/s", flush=True)
         if args.idle:
             before, after = idle_connections(postern, args.idle)
             print(f"\nidle connections: {args.idle} held open, postern RSS {before:.0f} MiB -> {after:.0f} MiB "
