@@ -156,6 +156,20 @@ class Plugins(PosternTestCase):
         self.assertIn('policy chain error: plugin frequency_cap refused to start', proc.stdout)
         self.assertIn("[policies.frequency_cap]: window: expected a duration", proc.stdout)
 
+    def test_a_policy_whose_settings_throw_is_listed_with_the_error(self):
+        inst = self.install(plugin_dirs=[PLUGIN_DIR, TEST_PLUGIN_DIR],
+                            extra='[policies]\norder = ["stamp", "no_resend"]\n'
+                                  '[policies.stamp]\nsettings_fail = "the stamp table is unreadable"\n')
+        proc = inst.run("plugins")
+        # The chain itself was created: the table, the chain and the other policy are all there.
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        by_name = {r["name"]: r for r in plugin_rows(proc.stdout).values()}
+        self.assertEqual(by_name["stamp"]["reason"], "in the chain, position 1")
+        self.assertIn("policy chain: stamp -> no_resend\n", proc.stdout)
+        self.assertIn("[policies.stamp]\n# settings() failed: the stamp table is unreadable\n"
+                      "settings_fail = 'the stamp table is unreadable'\n", proc.stdout)
+        self.assertIn("[policies.no_resend]\n# no settings\n", proc.stdout)
+
     def test_missing_transport_keeps_mail_queued(self):
         # The file plugin is there, but the configuration names only a transport that is not.
         inst = self.install(transports=["nosuch"], plugin_dirs=[PLUGIN_DIR])

@@ -65,6 +65,23 @@ class Purge(QueueTestCase):
         after = self.submit(inst, "after@example.com")
         inst.wait_for_recipient(after, "after@example.com", r"delivered")
 
+    def test_purge_that_cannot_read_its_storage_says_why_and_changes_nothing(self):
+        inst = self.install(transports=["scripted"], plugin_dirs=[TEST_PLUGIN_DIR],
+                            extra='[transports.scripted]\ndirectory = "scripted"\n[spool]\nkeep_content = "1s"\n')
+        server = inst.start_server()
+        done = self.submit(inst, "kept@example.com")
+        inst.wait_for_recipient(done, "kept@example.com", r"delivered")
+        self.assertEqual(server.stop(), 0, server.log())
+        # Purge reads the campaigns (their mail is kept while they run): a damaged campaigns.db
+        # is a storage error, not a reason to drop anything.
+        (inst.data / "campaigns.db").write_bytes(b"this is not an SQLite database" * 200)
+        time.sleep(1.5)
+        proc = inst.run("queue", "purge")
+        self.assertEqual(proc.returncode, 70, proc.stdout + proc.stderr)
+        self.assertRegex(proc.stderr, r"^postern: .*not a database", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        self.assertIn("Subject: queue test", inst.queue_show(done), "the content is still there")
+
 
 class DeferredMail(QueueTestCase):
     def test_deferred_recipient_is_listed_with_its_reply_and_events(self):

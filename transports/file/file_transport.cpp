@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace postern::transports {
 namespace {
@@ -109,13 +110,24 @@ int write_all(int fd, std::string_view content) {
   return 0;
 }
 
-/// Closes a file that will not be named; a temporary name goes with it.
-void discard(int fd, const std::filesystem::path& tmp) {
-  if (fd >= 0) ::close(fd);
-  if (!tmp.empty()) ::unlink(tmp.c_str());
+}  // namespace
+
+file_transport::open_file::open_file(open_file&& other) noexcept
+    : fd(std::exchange(other.fd, -1)),
+      opened(other.opened),
+      tmp(std::move(other.tmp)),
+      final_dir(std::move(other.final_dir)),
+      final_path(std::move(other.final_path)),
+      device(other.device),
+      recipients(std::move(other.recipients)),
+      error(other.error) {
+  other.tmp.clear();
 }
 
-}  // namespace
+file_transport::open_file::~open_file() {
+  if (fd >= 0) ::close(fd);
+  if (!tmp.empty()) ::unlink(tmp.c_str());  // never renamed into place
+}
 
 int file_transport::ensure_dir(const std::filesystem::path& dir) const {
   {
@@ -132,7 +144,6 @@ void file_transport::forget_dirs() const {
   // A directory may have gone (an operator cleaned up): check again next time.
   std::lock_guard lock(dirs_mutex_);
   known_dirs_.clear();
-  dir_syncs_.clear();
 }
 
 postern::smtp_reply file_transport::create_file(const std::filesystem::path& dir, const std::string& name,
@@ -145,6 +156,7 @@ postern::smtp_reply file_transport::create_file(const std::filesystem::path& dir
     if (int rc = ensure_dir(d); rc != 0) return disk_error("cannot create " + d.string(), rc);
   }
   file.final_path = file.final_dir / (maildir ? name : name + ".eml");
+  file.opened = ++opened_;
   // Linux: an unnamed file in the final directory, named (linkat) only once it is complete
   // and on disk: one directory operation per message instead of two (create in tmp/, rename
   // into new/), with the same guarantee that a reader never sees a partial file.
@@ -166,48 +178,25 @@ postern::smtp_reply file_transport::create_file(const std::filesystem::path& dir
   struct stat st {};
   if (rc == 0 && ::fstat(file.fd, &st) != 0) rc = errno;
   if (rc != 0) {
-    discard(file.fd, file.tmp);
-    file.fd = -1;
+    ::close(std::exchange(file.fd, -1));  // the temporary name goes with the file
     return disk_error("cannot write " + file.final_path.string(), rc);
   }
   file.device = st.st_dev;
   return {250, "2.0.0", ""};
 }
 
-int file_transport::name_file(const open_file& file) const {
-  if (!file.tmp.empty()) return ::rename(file.tmp.c_str(), file.final_path.c_str()) == 0 ? 0 : errno;
+int file_transport::name_file(open_file& file) const {
+  if (!file.tmp.empty()) {
+    if (::rename(file.tmp.c_str(), file.final_path.c_str()) != 0) return errno;
+    file.tmp.clear();
+    return 0;
+  }
   const std::string self = "/proc/self/fd/" + std::to_string(file.fd);
   // EEXIST: an earlier attempt of this very delivery wrote it (names are per delivery), and
   // a crash kept its outcome from being recorded. It is there, whole: delivered.
   if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, file.final_path.c_str(), AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST)
     return errno;
   return 0;
-}
-
-postern::smtp_reply file_transport::finish_alone(open_file& file) const {
-  int rc = ::fdatasync(file.fd) == 0 ? 0 : errno;
-  if (rc == 0) rc = name_file(file);
-  discard(file.fd, rc == 0 ? std::filesystem::path() : file.tmp);
-  file.fd = -1;
-  if (rc == 0) rc = sync_directory(file.final_dir);
-  if (rc != 0) {
-    forget_dirs();
-    return disk_error("cannot write " + file.final_path.string(), rc);
-  }
-  return {250, "2.0.0", "written to " + file.final_path.string()};
-}
-
-std::shared_ptr<file_transport::sync_group> file_transport::group_for(
-    std::map<std::string, std::shared_ptr<sync_group>>& groups, const std::string& key) const {
-  std::lock_guard lock(dirs_mutex_);
-  auto& slot = groups[key];
-  if (!slot) slot = std::make_shared<sync_group>();
-  return slot;
-}
-
-int file_transport::sync_directory(const std::filesystem::path& dir) const {
-  // One fsync of the directory makes every name linked into it before that fsync durable.
-  return group_for(dir_syncs_, dir.string())->join([&dir] { return fsync_dir(dir); });
 }
 
 void file_transport::write_files(const postern::delivery_request& request, waiting_delivery& out) const {
@@ -220,6 +209,7 @@ void file_transport::write_files(const postern::delivery_request& request, waiti
   const std::string return_path = "Return-Path: <" + msg.env.mail_from + ">" + eol;
   const auto write = [&](const std::filesystem::path& dir, std::uint32_t first, const std::string& head,
                          std::vector<std::uint32_t> recipients) {
+    if (out.files.size() == files_per_group) finish_files({&out, 1});
     open_file file;
     const auto reply = create_file(dir, delivery_name(msg, first), head, body, file);
     if (file.fd < 0) {
@@ -227,8 +217,8 @@ void file_transport::write_files(const postern::delivery_request& request, waiti
       for (auto index : recipients) out.results.push_back({index, reply, ""});
       return;
     }
+    file.recipients = std::move(recipients);
     out.files.push_back(std::move(file));
-    out.recipients.push_back(std::move(recipients));
   };
   if (layout_ == layout::eml) {
     // One file for the part's recipients, named after the first: a part is written whole or
@@ -246,6 +236,69 @@ void file_transport::write_files(const postern::delivery_request& request, waiti
   }
 }
 
+void file_transport::sync_files(std::span<waiting_delivery> batch, bool names) const {
+  if (!shared_sync_) {
+    // Contents: fdatasync. Names: fsync of the file (a link changes its inode's link count,
+    // which a directory's fsync does not write on a file system without a journal) and of
+    // each directory once.
+    std::map<std::filesystem::path, int> directories;
+    for (auto& d : batch) {
+      for (auto& f : d.files) {
+        if (f.error) continue;
+        f.error = (names ? ::fsync(f.fd) : ::fdatasync(f.fd)) == 0 ? 0 : errno;
+        if (names && !f.error) directories.emplace(f.final_dir, -1);
+      }
+    }
+    for (auto& [dir, rc] : directories) rc = fsync_dir(dir);
+    for (auto& d : batch) {
+      for (auto& f : d.files) {
+        if (names && !f.error) f.error = directories[f.final_dir];
+      }
+    }
+    return;
+  }
+  // One syncfs per file system makes all of it durable: contents and inodes, then directory
+  // entries and link counts. The inode-table, bitmap and directory blocks that many new files
+  // share are written once per group. syncfs reports the write-back errors seen since the
+  // descriptor it is given was opened: the group's earliest file covers them all.
+  std::map<dev_t, open_file*> earliest;
+  for (auto& d : batch) {
+    for (auto& f : d.files) {
+      auto& e = earliest[f.device];
+      if (!f.error && (!e || f.opened < e->opened)) e = &f;
+    }
+  }
+  std::map<dev_t, int> synced;
+  for (const auto& [device, f] : earliest) synced[device] = f && ::syncfs(f->fd) != 0 ? errno : 0;
+  for (auto& d : batch) {
+    for (auto& f : d.files) {
+      if (!f.error) f.error = synced[f.device];
+    }
+  }
+}
+
+void file_transport::finish_files(std::span<waiting_delivery> batch) const {
+  sync_files(batch, false);
+  for (auto& d : batch) {
+    for (auto& f : d.files) {
+      if (!f.error) f.error = name_file(f);
+    }
+  }
+  sync_files(batch, true);
+  bool failed = false;
+  for (auto& d : batch) {
+    for (const auto& f : d.files) {
+      failed = failed || f.error != 0;
+      // A name made but not known durable stays: a retry finds it (EEXIST) and writes no copy.
+      const auto reply = f.error == 0 ? postern::smtp_reply{250, "2.0.0", "written to " + f.final_path.string()}
+                                      : disk_error("cannot write " + f.final_path.string(), f.error);
+      for (auto index : f.recipients) d.results.push_back({index, reply, ""});
+    }
+    d.files.clear();
+  }
+  if (failed) forget_dirs();
+}
+
 void file_transport::deliver(postern::delivery_request request, postern::delivery_callback done) {
   if (request.recipients.empty()) {
     done({});
@@ -253,27 +306,26 @@ void file_transport::deliver(postern::delivery_request request, postern::deliver
   }
   waiting_delivery delivery;
   write_files(request, delivery);
-  if (delivery.files.empty() || !shared_sync_) {
-    for (std::size_t i = 0; i < delivery.files.size(); ++i) {
-      const auto reply = finish_alone(delivery.files[i]);
-      for (auto index : delivery.recipients[i]) delivery.results.push_back({index, reply, ""});
-    }
-    done(std::move(delivery.results));
-    return;
+  if (!delivery.files.empty()) {
+    delivery.done = std::move(done);
+    if (shared_sync_ && queue(delivery)) return;
+    // sync = "each", or after stop (the engine delivers nothing then): finished here.
+    done = std::move(delivery.done);
+    finish_files({&delivery, 1});
   }
-  delivery.done = std::move(done);
-  {
-    std::lock_guard lock(waiting_mutex_);
-    if (!stopping_) {
-      waiting_.push_back(std::move(delivery));
-      waiting_cv_.notify_one();
-      return;
-    }
-  }
-  // After stop (the engine delivers nothing then): finished here, as the sync thread would.
-  std::vector<waiting_delivery> late;
-  late.push_back(std::move(delivery));
-  finish_together(std::move(late));
+  done(std::move(delivery.results));
+}
+
+bool file_transport::queue(waiting_delivery& delivery) {
+  const std::size_t files = delivery.files.size();
+  std::unique_lock lock(waiting_mutex_);
+  // A bound on descriptors held open for the sync thread; a lone delivery always fits.
+  room_cv_.wait(lock, [&] { return stopping_ || waiting_files_ == 0 || waiting_files_ + files <= max_waiting_files; });
+  if (stopping_) return false;
+  waiting_files_ += files;
+  waiting_.push_back(std::move(delivery));
+  waiting_cv_.notify_one();
+  return true;
 }
 
 void file_transport::sync_loop() {
@@ -284,59 +336,30 @@ void file_transport::sync_loop() {
     auto batch = std::move(waiting_);
     waiting_.clear();
     lock.unlock();
-    // Deliveries that arrive meanwhile wait for the next round: this one's syncfs may have
+    std::size_t files = 0;
+    for (const auto& d : batch) files += d.files.size();
+    // Deliveries written meanwhile wait for the next round: this one's syncfs may have
     // started before their files were written.
-    finish_together(std::move(batch));
+    finish_together(batch);
     lock.lock();
+    waiting_files_ -= files;
+    room_cv_.notify_all();
   }
 }
 
-std::vector<std::vector<int>> file_transport::make_durable(std::vector<waiting_delivery>& batch) const {
-  // One syncfs per file system makes every file of the batch durable (data and inode): many
-  // new files share inode-table blocks, written once this way, and the device is flushed once.
-  std::map<dev_t, int> synced;
-  for (const auto& d : batch) {
-    for (const auto& f : d.files) {
-      if (!synced.count(f.device)) synced[f.device] = ::syncfs(f.fd) == 0 ? 0 : errno;
+void file_transport::finish_together(std::vector<waiting_delivery>& batch) const {
+  try {
+    finish_files(batch);
+  } catch (const std::exception&) {
+    // Out of memory, say: whatever was not answered is tried again later.
+    for (auto& d : batch) {
+      for (const auto& f : d.files) {
+        for (auto index : f.recipients)
+          d.results.push_back({index, {451, "4.3.0", "file transport: internal error"}, ""});
+      }
+      d.files.clear();
     }
   }
-  // Then the names, and one fsync per directory for every name made in it.
-  std::map<std::filesystem::path, int> directories;
-  std::vector<std::vector<int>> outcome(batch.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    for (auto& f : batch[i].files) {
-      int rc = synced[f.device];
-      if (rc == 0) rc = name_file(f);
-      if (rc == 0) directories.emplace(f.final_dir, 0);
-      discard(f.fd, rc == 0 ? std::filesystem::path() : f.tmp);
-      f.fd = -1;
-      outcome[i].push_back(rc);
-    }
-  }
-  for (auto& [dir, rc] : directories) rc = fsync_dir(dir);
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    for (std::size_t j = 0; j < batch[i].files.size(); ++j) {
-      if (outcome[i][j] == 0) outcome[i][j] = directories[batch[i].files[j].final_dir];
-    }
-  }
-  return outcome;
-}
-
-void file_transport::finish_together(std::vector<waiting_delivery> batch) const {
-  const auto outcome = make_durable(batch);
-  bool failed = false;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    auto& d = batch[i];
-    for (std::size_t j = 0; j < d.files.size(); ++j) {
-      const int rc = outcome[i][j];
-      const auto& path = d.files[j].final_path;
-      failed = failed || rc != 0;
-      const auto reply = rc == 0 ? postern::smtp_reply{250, "2.0.0", "written to " + path.string()}
-                                 : disk_error("cannot write " + path.string(), rc);
-      for (auto index : d.recipients[j]) d.results.push_back({index, reply, ""});
-    }
-  }
-  if (failed) forget_dirs();
   for (auto& d : batch) d.done(std::move(d.results));
 }
 
@@ -346,6 +369,7 @@ void file_transport::stop() {
     stopping_ = true;
   }
   waiting_cv_.notify_one();
+  room_cv_.notify_all();
   if (syncer_.joinable()) syncer_.join();
 }
 

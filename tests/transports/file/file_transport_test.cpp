@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <future>
+#include <set>
 #include <thread>
 
 namespace postern::transports {
@@ -143,6 +144,35 @@ TEST_F(file_transport_test, concurrent_writers_all_land_in_either_sync_mode) {
     for (auto& w : writers) w.join();
     EXPECT_EQ(written.load(), 200) << sync;
     EXPECT_EQ(files_in(dir_ / sync).size(), 200u) << sync;
+  }
+}
+
+/// Descriptors this process has open.
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST_F(file_transport_test, a_delivery_to_many_maildirs_is_written_whole_and_leaks_no_descriptor) {
+  // More recipients than a delivery keeps open at once: it finishes its files in groups.
+  for (const std::string sync : {"shared", "each"}) {
+    sync_ = sync;
+    auto t = make(dir_ / sync);
+    std::vector<std::string> rcpts;
+    for (int i = 0; i < 150; ++i) rcpts.push_back("r" + std::to_string(i) + "@example.com");
+    const auto before = open_descriptors();
+    const auto results = run(*t, request(rcpts));
+    EXPECT_EQ(open_descriptors(), before) << sync;
+    ASSERT_EQ(results.size(), 150u) << sync;
+    std::set<std::uint32_t> answered;
+    for (const auto& r : results) {
+      EXPECT_EQ(r.reply.code, 250) << sync << ": " << r.reply.text;
+      answered.insert(r.recipient_index);
+    }
+    EXPECT_EQ(answered.size(), 150u) << sync << ": one answer per recipient";
+    for (const auto& address : rcpts)
+      EXPECT_EQ(files_in(dir_ / sync / address / "new").size(), 1u) << sync << " " << address;
   }
 }
 
