@@ -237,26 +237,30 @@ void file_transport::write_files(const postern::delivery_request& request, waiti
 }
 
 void file_transport::sync_files(std::span<waiting_delivery> batch, bool names) const {
-  if (!shared_sync_) {
-    // Contents: fdatasync. Names: fsync of the file (a link changes its inode's link count,
-    // which a directory's fsync does not write on a file system without a journal) and of
-    // each directory once.
-    std::map<std::filesystem::path, int> directories;
-    for (auto& d : batch) {
-      for (auto& f : d.files) {
-        if (f.error) continue;
-        f.error = (names ? ::fsync(f.fd) : ::fdatasync(f.fd)) == 0 ? 0 : errno;
-        if (names && !f.error) directories.emplace(f.final_dir, -1);
-      }
-    }
-    for (auto& [dir, rc] : directories) rc = fsync_dir(dir);
-    for (auto& d : batch) {
-      for (auto& f : d.files) {
-        if (names && !f.error) f.error = directories[f.final_dir];
-      }
-    }
+  if (shared_sync_) {
+    sync_file_system(batch);
     return;
   }
+  // Contents: fdatasync. Names: fsync of the file (a link changes its inode's link count,
+  // which a directory's fsync does not write on a file system without a journal) and of
+  // each directory once.
+  std::map<std::filesystem::path, int> directories;
+  for (auto& d : batch) {
+    for (auto& f : d.files) {
+      if (f.error) continue;
+      f.error = (names ? ::fsync(f.fd) : ::fdatasync(f.fd)) == 0 ? 0 : errno;
+      if (names && !f.error) directories.emplace(f.final_dir, -1);
+    }
+  }
+  for (auto& [dir, rc] : directories) rc = fsync_dir(dir);
+  for (auto& d : batch) {
+    for (auto& f : d.files) {
+      if (names && !f.error) f.error = directories[f.final_dir];
+    }
+  }
+}
+
+void file_transport::sync_file_system(std::span<waiting_delivery> batch) const {
   // One syncfs per file system makes all of it durable: contents and inodes, then directory
   // entries and link counts. The inode-table, bitmap and directory blocks that many new files
   // share are written once per group. syncfs reports the write-back errors seen since the

@@ -94,6 +94,8 @@ class file_transport final : public postern::transport {
   void finish_files(std::span<waiting_delivery> batch) const;
   /// One step of finish_files for every file still without error: contents or, once named, names.
   void sync_files(std::span<waiting_delivery> batch, bool names) const;
+  /// sync = "shared": one syncfs per file system, on its earliest file of the batch.
+  void sync_file_system(std::span<waiting_delivery> batch) const;
   /// Queues a written delivery for the sync thread, waiting for room; false once stopped.
   bool queue(waiting_delivery& delivery);
   /// The sync thread: takes every waiting delivery at once and finishes them together.
