@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import random
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_smtp import ROOT, Postern, free_port, raise_fd_limit, wait_port  # noqa: E402
+from bench_smtp import ROOT, note_recent_cleanup, remove_work, Postern, free_port, raise_fd_limit, wait_port  # noqa: E402
 
 KEY = "pk_bench_0123456789abcdef0123456789abcdef"
 DAY_MS = 86400 * 1000
@@ -132,6 +131,7 @@ def main():
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
+    note_recent_cleanup()
     work = Path(tempfile.mkdtemp(prefix="postern-bench-campaign-", dir=ROOT / "var"))
     try:
         # First start: postern creates its databases; then the data goes in while it is down.
@@ -180,7 +180,7 @@ def main():
         except Exception:
             pass
         if not getattr(postern, "keep", False):
-            shutil.rmtree(work, ignore_errors=True)
+            remove_work(work)
 
 
 def wait_spooled(postern, campaign, timeout=900):

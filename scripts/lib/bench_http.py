@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_smtp import ROOT, Postern, free_port, smtp_source  # noqa: E402
+from bench_smtp import ROOT, note_recent_cleanup, remove_work, Postern, free_port, smtp_source  # noqa: E402
 
 KEY = "pk_bench_0123456789abcdef0123456789abcdef"
 
@@ -89,6 +88,7 @@ def main():
                              "as in a burst that the queue absorbs")
     args = parser.parse_args()
 
+    note_recent_cleanup()
     work = Path(tempfile.mkdtemp(prefix="postern-bench-http-"))
     http_port = free_port()
     extra = f"""
@@ -129,7 +129,7 @@ rate = 1
     finally:
         if postern:
             postern.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work(work)
 
 
 if __name__ == "__main__":

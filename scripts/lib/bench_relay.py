@@ -12,7 +12,6 @@ messages; both relays are started for the run and stopped at the end.
 
 import argparse
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_smtp import ROOT, Postfix, Postern, Sink, free_port  # noqa: E402
+from bench_smtp import ROOT, note_recent_cleanup, remove_work, Postfix, Postern, Sink, free_port  # noqa: E402
 
 
 def source(port, messages, sessions, size):
@@ -59,6 +58,7 @@ def main():
     parser.add_argument("--messages", type=int, default=5000, help="at 1 KiB; fewer for larger sizes")
     args = parser.parse_args()
 
+    note_recent_cleanup()
     work = Path(tempfile.mkdtemp(prefix="postern-bench-relay-"))
     work.chmod(0o755)
     started = []
@@ -94,7 +94,7 @@ max_connections = 20
     finally:
         for peer in reversed(started):
             peer.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work(work)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,26 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+CLEANUP_MARK = ROOT / "var" / "bench-cleanup"  # touched whenever a benchmark deletes its work directory
+
+
+def note_recent_cleanup():
+    """On ext4 without a journal (this project's VM), every new file skips the inodes deleted in
+    the last minutes, one by one: for about five minutes after a benchmark deleted its files,
+    the file sink (and Postfix's queue) run slower. Says so when the last deletion was recent."""
+    try:
+        age = time.time() - CLEANUP_MARK.stat().st_mtime
+    except OSError:
+        return
+    if age < 300:
+        print(f"note: a benchmark deleted its work files {age:.0f} s ago; on ext4 without a journal new files "
+              "are slower for about 5 minutes after that (docs/performance.md)", flush=True)
+
+
+def remove_work(work):
+    shutil.rmtree(work, ignore_errors=True)
+    CLEANUP_MARK.parent.mkdir(parents=True, exist_ok=True)
+    CLEANUP_MARK.touch()
 
 
 def free_port():
@@ -238,6 +258,7 @@ def main():
     parser.add_argument("--idle", type=int, default=10000, help="idle connections for the memory check")
     args = parser.parse_args()
 
+    note_recent_cleanup()
     work = Path(tempfile.mkdtemp(prefix="postern-bench-"))  # postern and Postfix on the same disk
     work.chmod(0o755)  # Postfix's daemons run as the postfix user and must reach their queue
     started = []  # stopped in reverse order whatever happens, even if a later one fails to start
@@ -278,7 +299,7 @@ def main():
     finally:
         for peer in reversed(started):
             peer.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        remove_work(work)
 
 
 if __name__ == "__main__":
