@@ -120,7 +120,8 @@ file_transport::open_file::open_file(open_file&& other) noexcept
       final_path(std::move(other.final_path)),
       device(other.device),
       recipients(std::move(other.recipients)),
-      error(other.error) {
+      error(other.error),
+      existed(other.existed) {
   other.tmp.clear();
 }
 
@@ -156,7 +157,6 @@ postern::smtp_reply file_transport::create_file(const std::filesystem::path& dir
     if (int rc = ensure_dir(d); rc != 0) return disk_error("cannot create " + d.string(), rc);
   }
   file.final_path = file.final_dir / (maildir ? name : name + ".eml");
-  file.opened = ++opened_;
   // Linux: an unnamed file in the final directory, named (linkat) only once it is complete
   // and on disk: one directory operation per message instead of two (create in tmp/, rename
   // into new/), with the same guarantee that a reader never sees a partial file.
@@ -173,6 +173,9 @@ postern::smtp_reply file_transport::create_file(const std::filesystem::path& dir
     file.fd = ::open(file.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (file.fd < 0) return disk_error("cannot create " + file.tmp.string(), errno);
   }
+  // Numbered once open and before its first write: a group's lowest number was opened before
+  // any file of the group was written, so syncfs on it reports every write-back error of theirs.
+  file.opened = ++opened_;
   int rc = write_all(file.fd, head);
   if (rc == 0) rc = write_all(file.fd, body);
   struct stat st {};
@@ -194,8 +197,9 @@ int file_transport::name_file(open_file& file) const {
   const std::string self = "/proc/self/fd/" + std::to_string(file.fd);
   // EEXIST: an earlier attempt of this very delivery wrote it (names are per delivery), and
   // a crash kept its outcome from being recorded. It is there, whole: delivered.
-  if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, file.final_path.c_str(), AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST)
-    return errno;
+  if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, file.final_path.c_str(), AT_SYMLINK_FOLLOW) == 0) return 0;
+  if (errno != EEXIST) return errno;
+  file.existed = true;
   return 0;
 }
 
@@ -236,6 +240,16 @@ void file_transport::write_files(const postern::delivery_request& request, waiti
   }
 }
 
+int file_transport::sync_named(const open_file& file) const {
+  if (!file.existed) return ::fsync(file.fd) == 0 ? 0 : errno;
+  // The name was there already (an earlier attempt's file): that file is the one to sync.
+  const int fd = ::open(file.final_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const int rc = ::fsync(fd) == 0 ? 0 : errno;
+  ::close(fd);
+  return rc;
+}
+
 void file_transport::sync_files(std::span<waiting_delivery> batch, bool names) const {
   if (shared_sync_) {
     sync_file_system(batch);
@@ -248,7 +262,7 @@ void file_transport::sync_files(std::span<waiting_delivery> batch, bool names) c
   for (auto& d : batch) {
     for (auto& f : d.files) {
       if (f.error) continue;
-      f.error = (names ? ::fsync(f.fd) : ::fdatasync(f.fd)) == 0 ? 0 : errno;
+      f.error = names ? sync_named(f) : (::fdatasync(f.fd) == 0 ? 0 : errno);
       if (names && !f.error) directories.emplace(f.final_dir, -1);
     }
   }
@@ -291,13 +305,16 @@ void file_transport::finish_files(std::span<waiting_delivery> batch) const {
   sync_files(batch, true);
   bool failed = false;
   for (auto& d : batch) {
+    // Appended whole, so that an exception midway leaves each delivery answered or not at all.
+    std::vector<postern::recipient_result> answers;
     for (const auto& f : d.files) {
       failed = failed || f.error != 0;
       // A name made but not known durable stays: a retry finds it (EEXIST) and writes no copy.
       const auto reply = f.error == 0 ? postern::smtp_reply{250, "2.0.0", "written to " + f.final_path.string()}
                                       : disk_error("cannot write " + f.final_path.string(), f.error);
-      for (auto index : f.recipients) d.results.push_back({index, reply, ""});
+      for (auto index : f.recipients) answers.push_back({index, reply, ""});
     }
+    d.results.insert(d.results.end(), std::make_move_iterator(answers.begin()), std::make_move_iterator(answers.end()));
     d.files.clear();
   }
   if (failed) forget_dirs();
@@ -326,8 +343,8 @@ bool file_transport::queue(waiting_delivery& delivery) {
   // A bound on descriptors held open for the sync thread; a lone delivery always fits.
   room_cv_.wait(lock, [&] { return stopping_ || waiting_files_ == 0 || waiting_files_ + files <= max_waiting_files; });
   if (stopping_) return false;
-  waiting_files_ += files;
   waiting_.push_back(std::move(delivery));
+  waiting_files_ += files;
   waiting_cv_.notify_one();
   return true;
 }
@@ -364,7 +381,13 @@ void file_transport::finish_together(std::vector<waiting_delivery>& batch) const
       d.files.clear();
     }
   }
-  for (auto& d : batch) d.done(std::move(d.results));
+  for (auto& d : batch) {
+    try {
+      d.done(std::move(d.results));
+    } catch (...) {
+      // The contract says callbacks do not throw; one that does must not end the process.
+    }
+  }
 }
 
 void file_transport::stop() {

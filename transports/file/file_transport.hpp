@@ -62,6 +62,7 @@ class file_transport final : public postern::transport {
     dev_t device = 0;
     std::vector<std::uint32_t> recipients;  // those it answers for
     int error = 0;                          // the errno value that failed it, 0 while all is well
+    bool existed = false;                   // its name was there already (an earlier attempt's file)
 
     open_file() = default;
     open_file(open_file&& other) noexcept;
@@ -94,6 +95,8 @@ class file_transport final : public postern::transport {
   void finish_files(std::span<waiting_delivery> batch) const;
   /// One step of finish_files for every file still without error: contents or, once named, names.
   void sync_files(std::span<waiting_delivery> batch, bool names) const;
+  /// sync = "each", once named: fsync of the file, or of the one already under its name.
+  int sync_named(const open_file& file) const;
   /// sync = "shared": one syncfs per file system, on its earliest file of the batch.
   void sync_file_system(std::span<waiting_delivery> batch) const;
   /// Queues a written delivery for the sync thread, waiting for room; false once stopped.

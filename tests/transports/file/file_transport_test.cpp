@@ -154,26 +154,43 @@ std::size_t open_descriptors() {
   return n;
 }
 
-TEST_F(file_transport_test, a_delivery_to_many_maildirs_is_written_whole_and_leaks_no_descriptor) {
-  // More recipients than a delivery keeps open at once: it finishes its files in groups.
+TEST_F(file_transport_test, a_delivery_to_many_maildirs_answers_each_recipient_and_leaks_no_descriptor) {
+  // More recipients than a delivery keeps open at once: it finishes its files in groups. One
+  // Maildir cannot be made (a plain file holds its place): that recipient alone fails.
   for (const std::string sync : {"shared", "each"}) {
     sync_ = sync;
     auto t = make(dir_ / sync);
     std::vector<std::string> rcpts;
     for (int i = 0; i < 150; ++i) rcpts.push_back("r" + std::to_string(i) + "@example.com");
+    postern::testing::write_file(dir_ / sync / "r100@example.com", "not a Maildir");
     const auto before = open_descriptors();
     const auto results = run(*t, request(rcpts));
     EXPECT_EQ(open_descriptors(), before) << sync;
     ASSERT_EQ(results.size(), 150u) << sync;
     std::set<std::uint32_t> answered;
     for (const auto& r : results) {
-      EXPECT_EQ(r.reply.code, 250) << sync << ": " << r.reply.text;
+      EXPECT_EQ(r.reply.code, r.recipient_index == 100 ? 451 : 250) << sync << ": " << r.reply.text;
       answered.insert(r.recipient_index);
     }
     EXPECT_EQ(answered.size(), 150u) << sync << ": one answer per recipient";
-    for (const auto& address : rcpts)
-      EXPECT_EQ(files_in(dir_ / sync / address / "new").size(), 1u) << sync << " " << address;
+    for (int i = 0; i < 150; ++i) {
+      if (i == 100) continue;
+      EXPECT_EQ(files_in(dir_ / sync / rcpts[i] / "new").size(), 1u) << sync << " " << rcpts[i];
+    }
   }
+}
+
+TEST_F(file_transport_test, a_repeated_delivery_in_each_mode_syncs_the_file_already_there) {
+  // The repeated attempt finds its name taken by the first attempt's file and answers 250
+  // without a second copy; the file it syncs then is that one (sync = "each").
+  sync_ = "each";
+  auto t = make(dir_ / "out", "eml");
+  const auto once = request({"a@example.com"});
+  ASSERT_EQ(run(*t, once)[0].reply.code, 250);
+  const auto again = run(*t, once);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].reply.code, 250) << again[0].reply.text;
+  EXPECT_EQ(files_in(dir_ / "out").size(), 1u);
 }
 
 TEST_F(file_transport_test, stop_answers_every_delivery_still_waiting_for_its_sync) {
