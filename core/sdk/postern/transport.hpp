@@ -36,8 +36,9 @@ using delivery_callback = std::function<void(std::vector<recipient_result>)>;
 /// 5xx permanent (unknown user, rejected content, bad credentials).
 ///
 /// Threading: `deliver` is called on one of the engine's worker threads and may block for the
-/// length of one attempt (file, sendmail) or start asynchronous work and return at once
-/// (smtp, mailgun). Several calls may run at the same time, so `deliver` must be thread-safe.
+/// length of one attempt (sendmail) or start asynchronous work and return at once (smtp,
+/// mailgun; file, which syncs on a thread of its own). Several calls may run at the same
+/// time, so `deliver` must be thread-safe.
 /// `probe` may be called at any time from any thread.
 /// Exceptions: none may escape; the host treats one that does as 451 for every recipient.
 class transport {
