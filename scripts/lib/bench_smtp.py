@@ -10,7 +10,8 @@ loopback, with Postfix's smtp-source as the client for all three.
 Prints msg/s per size and session count, and the ratios postern/Postfix and
 postern/smtp-sink; for postern also how much of the cell was already in the file sink when its
 last message was accepted ("pn in sink": whether delivery kept pace), and the rate from the
-first message sent to the last one in the sink ("pn to sink"). Every run is a bounded number of messages; nothing leaves 127.0.0.1.
+first message sent to the last one in the sink ("pn to sink"). Every run is a bounded number
+of messages; nothing leaves 127.0.0.1.
 """
 
 import argparse

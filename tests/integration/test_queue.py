@@ -45,9 +45,13 @@ class QueueTestCase(PosternTestCase):
 
 
 class Purge(QueueTestCase):
-    def test_purge_drops_content_past_keep_content_beside_a_running_server(self):
-        inst = self.install(transports=["scripted"], plugin_dirs=[TEST_PLUGIN_DIR],
+    def keep_content_install(self):
+        """Delivery by the scripted transport; content kept for one second after the end."""
+        return self.install(transports=["scripted"], plugin_dirs=[TEST_PLUGIN_DIR],
                             extra='[transports.scripted]\ndirectory = "scripted"\n[spool]\nkeep_content = "1s"\n')
+
+    def test_purge_drops_content_past_keep_content_beside_a_running_server(self):
+        inst = self.keep_content_install()
         inst.start_server()
         done = self.submit(inst, "kept@example.com")
         inst.wait_for_recipient(done, "kept@example.com", r"delivered")
@@ -66,8 +70,7 @@ class Purge(QueueTestCase):
         inst.wait_for_recipient(after, "after@example.com", r"delivered")
 
     def test_purge_that_cannot_read_its_storage_says_why_and_changes_nothing(self):
-        inst = self.install(transports=["scripted"], plugin_dirs=[TEST_PLUGIN_DIR],
-                            extra='[transports.scripted]\ndirectory = "scripted"\n[spool]\nkeep_content = "1s"\n')
+        inst = self.keep_content_install()
         server = inst.start_server()
         done = self.submit(inst, "kept@example.com")
         inst.wait_for_recipient(done, "kept@example.com", r"delivered")

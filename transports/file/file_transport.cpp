@@ -22,12 +22,17 @@ postern::smtp_reply disk_error(const std::string& what, int error) {
   return {451, "4.3.0", what + ": " + std::strerror(error)};
 }
 
-int fsync_dir(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+/// fsync of a file or directory by its path: 0 or an errno value.
+int fsync_path(const std::filesystem::path& path, int flags = 0) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags);
   if (fd < 0) return errno;
   const int rc = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);
   return rc;
+}
+
+int fsync_dir(const std::filesystem::path& dir) {
+  return fsync_path(dir, O_DIRECTORY);
 }
 
 /// Creates `dir` and its parents, fsyncing each parent a new entry was made in.
@@ -243,11 +248,7 @@ void file_transport::write_files(const postern::delivery_request& request, waiti
 int file_transport::sync_named(const open_file& file) const {
   if (!file.existed) return ::fsync(file.fd) == 0 ? 0 : errno;
   // The name was there already (an earlier attempt's file): that file is the one to sync.
-  const int fd = ::open(file.final_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  const int rc = ::fsync(fd) == 0 ? 0 : errno;
-  ::close(fd);
-  return rc;
+  return fsync_path(file.final_path);
 }
 
 void file_transport::sync_files(std::span<waiting_delivery> batch, bool names) const {
@@ -328,21 +329,20 @@ void file_transport::deliver(postern::delivery_request request, postern::deliver
   waiting_delivery delivery;
   write_files(request, delivery);
   if (!delivery.files.empty()) {
-    delivery.done = std::move(done);
-    if (shared_sync_ && queue(delivery)) return;
+    if (shared_sync_ && queue(delivery, done)) return;
     // sync = "each", or after stop (the engine delivers nothing then): finished here.
-    done = std::move(delivery.done);
     finish_files({&delivery, 1});
   }
   done(std::move(delivery.results));
 }
 
-bool file_transport::queue(waiting_delivery& delivery) {
+bool file_transport::queue(waiting_delivery& delivery, postern::delivery_callback& done) {
   const std::size_t files = delivery.files.size();
   std::unique_lock lock(waiting_mutex_);
   // A bound on descriptors held open for the sync thread; a lone delivery always fits.
   room_cv_.wait(lock, [&] { return stopping_ || waiting_files_ == 0 || waiting_files_ + files <= max_waiting_files; });
   if (stopping_) return false;
+  delivery.done = std::move(done);
   waiting_.push_back(std::move(delivery));
   waiting_files_ += files;
   waiting_cv_.notify_one();

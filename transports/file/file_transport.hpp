@@ -99,8 +99,9 @@ class file_transport final : public postern::transport {
   int sync_named(const open_file& file) const;
   /// sync = "shared": one syncfs per file system, on its earliest file of the batch.
   void sync_file_system(std::span<waiting_delivery> batch) const;
-  /// Queues a written delivery for the sync thread, waiting for room; false once stopped.
-  bool queue(waiting_delivery& delivery);
+  /// Queues a written delivery for the sync thread, which calls `done`, waiting for room;
+  /// false once stopped (and both are left as they were).
+  bool queue(waiting_delivery& delivery, postern::delivery_callback& done);
   /// The sync thread: takes every waiting delivery at once and finishes them together.
   void sync_loop();
   void finish_together(std::vector<waiting_delivery>& batch) const;

@@ -1,9 +1,9 @@
 #include "contacts/contact_store.hpp"
 
+#include "ingress/http/json_reader.hpp"
 #include "spool/sqlite.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cctype>
 #include <set>
 
@@ -387,22 +387,11 @@ std::optional<contact> contact_store::find(std::string_view tenant, std::string_
   return c;
 }
 
-namespace {
-std::optional<std::int64_t> digits_value(std::string_view text) {
-  std::int64_t value = 0;
-  const auto end = text.data() + text.size();
-  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc{} || ptr != end) return std::nullopt;
-  return value;
-}
-}  // namespace
-
 std::optional<page_position> read_page_token(std::string_view token) {
   const auto dot = token.find('.');
   if (dot == std::string_view::npos) return std::nullopt;
-  const auto time = digits_value(token.substr(0, dot));
-  const auto id = digits_value(token.substr(dot + 1));
+  const auto time = ingress::http::whole_number(token.substr(0, dot));
+  const auto id = ingress::http::whole_number(token.substr(dot + 1));
   if (!time || !id) return std::nullopt;
   return page_position{*time, *id};
 }

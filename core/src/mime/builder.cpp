@@ -92,19 +92,19 @@ bool is_plain_addr_spec(std::string_view s) {
 }
 
 struct plain_mailbox {
-  std::string name, addr;
+  std::string_view name, addr;  // parts of the text it was read from
 };
 
 /// "local@domain" or "Name <local@domain>" in plain ASCII: what it says is what is written,
 /// so it needs neither GMime's parser nor its encoder. (An "xn--" domain stays as it is:
 /// GMime's parser would turn it into Unicode.)
 std::optional<plain_mailbox> as_plain_mailbox(std::string_view text) {
-  if (is_plain_addr_spec(text)) return plain_mailbox{{}, std::string(text)};
+  if (is_plain_addr_spec(text)) return plain_mailbox{{}, text};
   const auto open = text.find(" <");
   if (open == std::string_view::npos || !text.ends_with('>') || !is_plain_phrase(text.substr(0, open))) return {};
   const std::string_view addr = text.substr(open + 2, text.size() - open - 3);
   if (!is_plain_addr_spec(addr)) return {};
-  return plain_mailbox{std::string(text.substr(0, open)), std::string(addr)};
+  return plain_mailbox{text.substr(0, open), addr};
 }
 
 bool is_plain_mailbox(std::string_view text) {
@@ -159,8 +159,8 @@ owned<InternetAddress> parse_mailbox(const std::string& text) {
 /// A validated mailbox as a GMime object, for a field that GMime encodes.
 owned<InternetAddress> mailbox_object(const std::string& text) {
   if (const auto plain = as_plain_mailbox(text)) {
-    owned<InternetAddress> mailbox(
-        internet_address_mailbox_new(plain->name.empty() ? nullptr : plain->name.c_str(), plain->addr.c_str()));
+    const std::string name(plain->name), addr(plain->addr);
+    owned<InternetAddress> mailbox(internet_address_mailbox_new(name.empty() ? nullptr : name.c_str(), addr.c_str()));
     internet_address_set_charset(mailbox.get(), "utf-8");
     return mailbox;
   }

@@ -65,7 +65,7 @@ std::string service::complete_headers(std::string_view raw, const request& req, 
 void service::submit(request req, postern::submit_callback done) {
   const auto result = check(req);
   if (result.refusal) return done(*result.refusal);
-  spool_checked(req, result, std::move(done));
+  spool_checked(std::move(req), result, std::move(done));
 }
 
 checked service::check(request& req) {
@@ -125,24 +125,42 @@ void service::apply_policies(request& req, checked& out) const {
   req.raw = extra + req.raw;
 }
 
-void service::spool_checked(const request& req, const checked& result, postern::submit_callback done) {
-  auto& log = log_;
-  if (req.env.recipients.empty()) return done({true, "", {250, "2.0.0", "Ok: every recipient suppressed by policy"}});
-  const auto now = result.now;
-  const auto& queue_id = result.queue_id;
-  spool::new_entry entry;
-  entry.msg.queue_id = queue_id;
-  entry.msg.tenant = req.tenant;
-  entry.msg.stream = req.stream;
-  entry.msg.tags = req.tags;
-  entry.msg.campaign_id = req.campaign_id;
-  entry.msg.env = req.env;
-  entry.msg.raw = complete_headers(req.raw, req, queue_id, now);
-  entry.msg.arrival = now;
-  entry.source = req.source;
-  entry.origin_key = req.origin_key;
-  entry.not_before = req.not_before;
+namespace {
 
+/// The spool's entry for a checked request, with its completed text: the request's fields are
+/// moved when it is a temporary (a submission), copied when the caller keeps it (a campaign).
+template <class Request>
+spool::new_entry entry_for(Request&& req, const checked& result, std::string raw) {
+  spool::new_entry entry;
+  entry.msg.queue_id = result.queue_id;
+  entry.msg.tenant = std::forward<Request>(req).tenant;
+  entry.msg.stream = req.stream;
+  entry.msg.tags = std::forward<Request>(req).tags;
+  entry.msg.campaign_id = std::forward<Request>(req).campaign_id;
+  entry.msg.env = std::forward<Request>(req).env;
+  entry.msg.raw = std::move(raw);
+  entry.msg.arrival = result.now;
+  entry.source = std::forward<Request>(req).source;
+  entry.origin_key = std::forward<Request>(req).origin_key;
+  entry.not_before = req.not_before;
+  return entry;
+}
+
+}  // namespace
+
+void service::spool_checked(const request& req, const checked& result, postern::submit_callback done) {
+  spool_entry(entry_for(req, result, complete_headers(req.raw, req, result.queue_id, result.now)), std::move(done));
+}
+
+void service::spool_checked(request&& req, const checked& result, postern::submit_callback done) {
+  std::string raw = complete_headers(req.raw, req, result.queue_id, result.now);
+  spool_entry(entry_for(std::move(req), result, std::move(raw)), std::move(done));
+}
+
+void service::spool_entry(spool::new_entry entry, postern::submit_callback done) {
+  auto& log = log_;
+  if (entry.msg.env.recipients.empty())
+    return done({true, "", {250, "2.0.0", "Ok: every recipient suppressed by policy"}});
   const auto size = entry.msg.raw.size();
   const auto from = entry.msg.env.mail_from;
   const auto rcpts = entry.msg.env.recipients.size();

@@ -84,6 +84,8 @@ class service {
   /// text is copied once, into the spooled message): a campaign keeps its recipient's request
   /// to spool it again if the spool refuses it for now.
   void spool_checked(const request& req, const checked& result, postern::submit_callback done);
+  /// Same for a request nobody keeps (a submission): its fields are moved, not copied.
+  void spool_checked(request&& req, const checked& result, postern::submit_callback done);
   /// Same, waiting for the answer (for the CLI and tests).
   postern::submit_result submit_wait(request req);
 
@@ -97,6 +99,9 @@ class service {
 
  private:
   void apply_policies(request& req, checked& out) const;
+  /// Hands the entry to the spool and answers from its commit (or 250 at once when no
+  /// recipient is left).
+  void spool_entry(spool::new_entry entry, postern::submit_callback done);
 
   spool::spool& spool_;
   const policies::chain& policies_;
